@@ -1,0 +1,36 @@
+//! # tdstream
+//!
+//! TouchDesigner's *Video Stream Out TOP* for GStreamer: encode on NVENC (software where there is none)
+//! and stream over RTMP or SRT, with clear errors and no secrets in logs.
+//!
+//! Elements:
+//! - `nvencstreamsink`: the all-in-one encode-and-stream sink bin.
+//!
+//! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables), [`url`]
+//! (destination parsing), [`secrets`] (redaction), [`plugins`] (missing-element errors).
+
+use gst::glib;
+
+pub mod encoder;
+pub mod nvencstreamsink;
+pub mod plugins;
+pub mod secrets;
+pub mod transport;
+pub mod url;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    nvencstreamsink::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    tdstream,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,123 @@
+//! The elementary-stream chains inside `nvencstreamsink`:
+//!
+//! ```text
+//! video: queue ! videoconvert ! [videorate ! fps caps] ! format caps ! ENCODER ! profile caps ! parser ! transport caps
+//! audio: [audiotestsrc wave=silence | queue] ! audioconvert ! audioresample ! rate caps ! ENCODER ! parser
+//! ```
+
+use gst::prelude::*;
+
+use super::plan::Plan;
+use super::AudioCodec;
+use crate::encoder::select::{set_prop, Chosen};
+use crate::encoder::PropValue;
+use crate::plugins::{self, MissingElement};
+
+fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MissingElement> {
+    let f = plugins::make("capsfilter", name, "caps filtering")?;
+    f.set_property("caps", caps);
+    Ok(f)
+}
+
+/// The video chain, in link order; the first element takes raw video, the last gives parsed video with
+/// `out_caps`.
+pub fn video(
+    plan: &Plan,
+    chosen: &Chosen,
+    out_caps: gst::Caps,
+) -> Result<Vec<gst::Element>, MissingElement> {
+    let codec = plan.encoder.codec;
+    let mut chain = Vec::new();
+    let queue = plugins::make("queue", "video-queue", "the video input")?;
+    chain.push(queue);
+    chain.push(plugins::make("videoconvert", "videoconvert", "video format conversion")?);
+    if plan.fps > 0 {
+        chain.push(plugins::make("videorate", "videorate", "fps")?);
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("framerate", gst::Fraction::new(plan.fps as i32, 1))
+            .build();
+        chain.push(capsfilter("fps-caps", caps)?);
+    }
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("format", chosen.config.input_format)
+        .build();
+    chain.push(capsfilter("encoder-input-caps", raw)?);
+    chain.push(chosen.element.clone());
+    let mut profile_caps = gst::Caps::builder(codec.media_type());
+    if let Some(profile) = plan.encoder.profile.caps_name(codec) {
+        profile_caps = profile_caps.field("profile", profile);
+    }
+    chain.push(capsfilter("profile-caps", profile_caps.build())?);
+    let parser = plugins::make(codec.parser(), "video-parser", "parsing the encoded video")?;
+    if parser.find_property("config-interval").is_some() {
+        // SPS/PPS (and VPS) before every IDR, so receivers can join at any keyframe.
+        parser.set_property("config-interval", -1i32);
+    }
+    chain.push(parser);
+    chain.push(capsfilter("transport-video-caps", out_caps)?);
+    Ok(chain)
+}
+
+struct AudioEncoder {
+    /// In order of preference; the last is the one named when none is installed.
+    factories: &'static [&'static str],
+    rate: i32,
+    parser: &'static str,
+}
+
+fn audio_encoder(codec: AudioCodec) -> AudioEncoder {
+    match codec {
+        AudioCodec::Mp3 => AudioEncoder { factories: &["lamemp3enc"], rate: 44100, parser: "mpegaudioparse" },
+        AudioCodec::Aac => AudioEncoder {
+            factories: &["fdkaacenc", "avenc_aac", "voaacenc"],
+            rate: 48000,
+            parser: "aacparse",
+        },
+        AudioCodec::Opus => AudioEncoder { factories: &["opusenc"], rate: 48000, parser: "opusparse" },
+    }
+}
+
+/// The audio chain, in link order. With `silent`, it starts with its own silent source.
+pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElement> {
+    let spec = audio_encoder(plan.audio_codec);
+    let mut chain = Vec::new();
+    if silent {
+        let src = plugins::make("audiotestsrc", "silent-audio", "include-silent-audio")?;
+        let _ = plugins::set_enum(&src, "wave", "silence");
+        src.set_property("is-live", true);
+        chain.push(src);
+    } else {
+        chain.push(plugins::make("queue", "audio-queue", "the audio input")?);
+    }
+    chain.push(plugins::make("audioconvert", "audioconvert", "audio conversion")?);
+    chain.push(plugins::make("audioresample", "audioresample", "audio resampling")?);
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("rate", spec.rate)
+        .field("channels", 2i32)
+        .build();
+    chain.push(capsfilter("audio-caps", caps)?);
+    let factory = spec
+        .factories
+        .iter()
+        .find(|f| plugins::exists(f))
+        .ok_or_else(|| {
+            let last = spec.factories.last().copied().unwrap_or("lamemp3enc");
+            MissingElement::new(last, "the audio-codec")
+        })?;
+    let enc = plugins::make(factory, "audio-encoder", "the audio-codec")?;
+    let bitrate = plan.audio_bitrate;
+    // lamemp3enc counts kbit/s, the others bit/s; set_prop converts to each property's type.
+    let result = if *factory == "lamemp3enc" {
+        let _ = plugins::set_enum(&enc, "target", "bitrate");
+        enc.set_property("cbr", true);
+        set_prop(&enc, "bitrate", &PropValue::Int((bitrate / 1000) as i64))
+    } else {
+        set_prop(&enc, "bitrate", &PropValue::Int(bitrate as i64))
+    };
+    if let Err(e) = result {
+        gst::warning!(gst::CAT_DEFAULT, "audio bitrate not set: {e}");
+    }
+    chain.push(enc);
+    chain.push(plugins::make(spec.parser, "audio-parser", "parsing the encoded audio")?);
+    Ok(chain)
+}

@@ -1,0 +1,101 @@
+//! `nvencstreamsink`: TouchDesigner's *Video Stream Out TOP* as a GStreamer sink bin.
+//!
+//! Takes raw video (and, on the `audio` request pad, raw audio), encodes on NVENC where there is one
+//! (software otherwise), and streams it:
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1 ! \
+//!     nvencstreamsink mode=srt url="srt://:9000?mode=listener"
+//! gst-launch-1.0 videotestsrc is-live=true ! nvencstreamsink name=s mode=rtmp \
+//!     url=rtmp://127.0.0.1/live/STREAM-KEY audiotestsrc is-live=true ! s.audio
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+pub mod plan;
+mod chain;
+mod props;
+
+glib::wrapper! {
+    pub struct NvencStreamSink(ObjectSubclass<imp::NvencStreamSink>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
+}
+
+/// How the stream leaves the machine (TouchDesigner: *Mode*).
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamMode")]
+pub enum Mode {
+    #[enum_value(
+        name = "RTSP server at rtsp://host:port/stream-name (not available yet: issue #4)",
+        nick = "rtsp-server"
+    )]
+    RtspServer = 0,
+    #[enum_value(name = "RTMP sender to url = {service url}/{stream key} (FLV)", nick = "rtmp")]
+    Rtmp = 1,
+    #[enum_value(
+        name = "SRT caller, listener or rendezvous per url = srt://host:port?mode=... (MPEG-TS)",
+        nick = "srt"
+    )]
+    Srt = 2,
+    #[enum_value(name = "WebRTC peer via signalling at url (not available yet: issue #7)", nick = "webrtc")]
+    Webrtc = 3,
+    #[enum_value(name = "WHIP client to the endpoint at url (not available yet: issue #7)", nick = "whip")]
+    Whip = 4,
+}
+
+/// Audio codec (TouchDesigner: *Audio Codec*).
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamAudioCodec")]
+pub enum AudioCodec {
+    #[enum_value(name = "MP3 (lamemp3enc), 44.1 kHz: RTMP, SRT", nick = "mp3")]
+    Mp3 = 0,
+    #[enum_value(name = "AAC-LC (voaacenc or avenc_aac), 48 kHz: RTMP, SRT", nick = "aac")]
+    Aac = 1,
+    #[enum_value(name = "Opus (opusenc), 48 kHz: SRT, WebRTC; not in FLV/RTMP", nick = "opus")]
+    Opus = 2,
+}
+
+/// Whether to send a silent audio track when no audio pad is linked (TouchDesigner: *Silent Audio*).
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamSilentAudio")]
+pub enum SilentAudio {
+    #[enum_value(
+        name = "Automatic: on for RTMP (services expect an audio track), off otherwise",
+        nick = "automatic"
+    )]
+    Automatic = 0,
+    #[enum_value(name = "On: silent track when no audio pad is linked", nick = "on")]
+    On = 1,
+    #[enum_value(name = "Off: video only when no audio pad is linked", nick = "off")]
+    Off = 2,
+}
+
+/// State of the network connection.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamConnectionState")]
+pub enum ConnectionState {
+    #[enum_value(name = "Disconnected: not started, inactive or stopped", nick = "disconnected")]
+    Disconnected = 0,
+    #[enum_value(name = "Connecting: started, no data has reached the network yet", nick = "connecting")]
+    Connecting = 1,
+    #[enum_value(name = "Connected: data is flowing to the network sink", nick = "connected")]
+    Connected = 2,
+    #[enum_value(name = "Reconnecting: the link dropped and is being re-established", nick = "reconnecting")]
+    Reconnecting = 3,
+    #[enum_value(name = "Failed: the network sink stopped with an error", nick = "failed")]
+    Failed = 4,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "nvencstreamsink",
+        gst::Rank::NONE,
+        NvencStreamSink::static_type(),
+    )
+}

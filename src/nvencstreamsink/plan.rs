@@ -1,0 +1,297 @@
+//! From settings to a plan: checks every combination before anything is built, so that a bad setting
+//! fails at start with a message that names the property and the fix.
+
+use super::props::Settings;
+use super::{AudioCodec, Mode, SilentAudio};
+use crate::encoder::{Codec, EncoderSettings, Profile};
+use crate::secrets::Redactor;
+use crate::url::{RtmpTarget, SrtTarget, UrlError};
+
+pub const MAX_MBPS: f64 = 2000.0;
+pub const MIN_MBPS: f64 = 0.01;
+
+/// What the installed GStreamer can do, as far as the plan needs to know.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capabilities {
+    /// `eflvmux` exists and takes H.265 (GStreamer 1.28+).
+    pub eflv_h265: bool,
+    /// `eflvmux` takes AV1 (GStreamer 1.30+).
+    pub eflv_av1: bool,
+    /// `mpegtsmux` has the AV1 mapping (`enable-custom-mappings`, GStreamer 1.26+).
+    pub ts_av1: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Rtmp(RtmpTarget),
+    Srt(SrtTarget),
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: Target,
+    pub encoder: EncoderSettings,
+    pub audio_codec: AudioCodec,
+    /// bit/s.
+    pub audio_bitrate: u32,
+    /// Whether a silent track replaces an unlinked audio pad.
+    pub silent_audio: bool,
+    pub fps: u32,
+    /// bit/s, 0 = variable.
+    pub mux_rate: u64,
+    /// Nanoseconds of muxed stream the RTMP queue may hold.
+    pub rtmp_buffer_ns: u64,
+    pub redactor: Redactor,
+    pub rtmp_username: Option<String>,
+    pub rtmp_password: Option<String>,
+    /// Things that work, but not as asked.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("mode={mode} is not available in this version of tdstream yet ({issue}). Fix: set mode=rtmp or mode=srt")]
+    ModeNotYet { mode: &'static str, issue: &'static str },
+    #[error("url: {0}")]
+    Url(#[from] UrlError),
+    #[error("video-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
+    CodecOnProtocol { codec: &'static str, mode: &'static str, why: &'static str, fix: &'static str },
+    #[error("audio-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
+    AudioOnProtocol { codec: &'static str, mode: &'static str, why: &'static str, fix: &'static str },
+    #[error("profile={profile} does not exist for video-codec={codec}. Fix: set profile=main{extra}")]
+    Profile { profile: &'static str, codec: &'static str, extra: &'static str },
+    #[error("{property}={value} is out of range. Fix: set {property} between {min} and {max} ({unit}), e.g. {property}={example}")]
+    Range { property: &'static str, value: String, min: f64, max: f64, unit: &'static str, example: &'static str },
+}
+
+fn audio_nick(c: AudioCodec) -> &'static str {
+    match c {
+        AudioCodec::Mp3 => "mp3",
+        AudioCodec::Aac => "aac",
+        AudioCodec::Opus => "opus",
+    }
+}
+
+fn check_range(
+    property: &'static str,
+    value: f64,
+    min: f64,
+    max: f64,
+    unit: &'static str,
+    example: &'static str,
+) -> Result<(), PlanError> {
+    if value.is_finite() && value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(PlanError::Range { property, value: format!("{value}"), min, max, unit, example })
+    }
+}
+
+pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
+    let mode_nick = match s.mode {
+        Mode::RtspServer => return Err(PlanError::ModeNotYet { mode: "rtsp-server", issue: "issue #4" }),
+        Mode::Webrtc => return Err(PlanError::ModeNotYet { mode: "webrtc", issue: "issue #7" }),
+        Mode::Whip => return Err(PlanError::ModeNotYet { mode: "whip", issue: "issue #7" }),
+        Mode::Rtmp => "rtmp",
+        Mode::Srt => "srt",
+    };
+
+    let mut redactor = Redactor::new();
+    let target = match s.mode {
+        Mode::Srt => {
+            let t = SrtTarget::parse(&s.url)?;
+            if let Some(p) = &t.passphrase {
+                redactor.add(p);
+            }
+            Target::Srt(t)
+        }
+        _ => {
+            let t = RtmpTarget::parse(&s.url)?;
+            redactor.add(&t.stream_key);
+            if let Some((name, _)) = t.stream_key.split_once('?') {
+                // The query (nginx-rtmp `?key=`) is secret as well.
+                redactor.add(t.stream_key.trim_start_matches(name));
+            }
+            if let Some(p) = &t.password {
+                redactor.add(p);
+            }
+            Target::Rtmp(t)
+        }
+    };
+    if let Some(p) = &s.rtmp_password {
+        redactor.add(p);
+    }
+
+    let e = &s.encoder;
+    check_range("avg-bitrate", e.avg_bitrate, MIN_MBPS, MAX_MBPS, "Mbit/s", "4")?;
+    check_range("max-bitrate", e.max_bitrate, 0.0, MAX_MBPS, "Mbit/s; 0 = twice avg-bitrate", "8")?;
+    check_range("mux-rate", s.mux_rate, 0.0, MAX_MBPS, "Mbit/s; 0 = automatic", "0")?;
+    check_range("rtmp-buffer-size", s.rtmp_buffer_size, 0.0, 60.0, "seconds; 0 = automatic", "2")?;
+    check_range("reconnect-interval", s.reconnect_interval, 0.0, 3600.0, "seconds", "1")?;
+
+    if e.profile.caps_name(e.codec).is_none() {
+        return Err(PlanError::Profile {
+            profile: e.profile.nick(),
+            codec: e.codec.nick(),
+            extra: if e.codec == Codec::H264 { "" } else { " (baseline and high are H.264 profiles)" },
+        });
+    }
+
+    match (&target, e.codec) {
+        (Target::Rtmp(_), Codec::H265) if !caps.eflv_h265 => {
+            return Err(PlanError::CodecOnProtocol {
+                codec: "h265",
+                mode: mode_nick,
+                why: "H.265 in RTMP needs enhanced FLV (eflvmux, GStreamer 1.28 or newer), and this GStreamer has no eflvmux that takes H.265",
+                fix: "set video-codec=h264, or use mode=srt which carries H.265, or upgrade to GStreamer 1.28+",
+            })
+        }
+        (Target::Rtmp(_), Codec::Av1) if !caps.eflv_av1 => {
+            return Err(PlanError::CodecOnProtocol {
+                codec: "av1",
+                mode: mode_nick,
+                why: "AV1 in RTMP needs enhanced FLV with AV1 (eflvmux, GStreamer 1.30 or newer)",
+                fix: "set video-codec=h264, or upgrade GStreamer",
+            })
+        }
+        (Target::Srt(_), Codec::Av1) if !caps.ts_av1 => {
+            return Err(PlanError::CodecOnProtocol {
+                codec: "av1",
+                mode: mode_nick,
+                why: "AV1 in MPEG-TS needs mpegtsmux with enable-custom-mappings (GStreamer 1.26 or newer)",
+                fix: "set video-codec=h264 or video-codec=h265, or upgrade to GStreamer 1.26+",
+            })
+        }
+        _ => {}
+    }
+    if matches!(target, Target::Rtmp(_)) && s.audio_codec == AudioCodec::Opus {
+        return Err(PlanError::AudioOnProtocol {
+            codec: audio_nick(s.audio_codec),
+            mode: mode_nick,
+            why: "FLV carries only MP3 and AAC audio",
+            fix: "set audio-codec=aac (what streaming services expect) or audio-codec=mp3",
+        });
+    }
+
+    let mut warnings = Vec::new();
+    let mut encoder = e.clone();
+    if e.profile == Profile::Baseline && e.max_bframes > 0 {
+        warnings.push(format!(
+            "profile=baseline has no B-frames: max-bframes={} is ignored",
+            e.max_bframes
+        ));
+        encoder.max_bframes = 0;
+    }
+
+    let silent_audio = match s.include_silent_audio {
+        SilentAudio::On => true,
+        SilentAudio::Off => false,
+        SilentAudio::Automatic => matches!(target, Target::Rtmp(_)),
+    };
+    let rtmp_buffer_s = if s.rtmp_buffer_size > 0.0 { s.rtmp_buffer_size } else { 2.0 };
+    Ok(Plan {
+        target,
+        encoder,
+        audio_codec: s.audio_codec,
+        audio_bitrate: s.audio_bitrate.saturating_mul(1000),
+        silent_audio,
+        fps: s.fps,
+        mux_rate: (s.mux_rate * 1e6).round() as u64,
+        rtmp_buffer_ns: (rtmp_buffer_s * 1e9) as u64,
+        redactor,
+        rtmp_username: s.rtmp_username.clone(),
+        rtmp_password: s.rtmp_password.clone(),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: Mode, url: &str) -> Settings {
+        Settings { mode, url: url.to_string(), ..Default::default() }
+    }
+
+    #[test]
+    fn rtmp_h264_with_silent_audio_by_default() {
+        let p = plan(&settings(Mode::Rtmp, "rtmp://127.0.0.1/live/KEY123"), Capabilities::default()).unwrap();
+        assert!(p.silent_audio);
+        assert_eq!(p.redactor.redact("rtmp://127.0.0.1/live/KEY123"), "rtmp://127.0.0.1/live/<redacted>");
+    }
+
+    #[test]
+    fn srt_has_no_silent_audio_by_default() {
+        let p = plan(&settings(Mode::Srt, "srt://:9000?mode=listener"), Capabilities::default()).unwrap();
+        assert!(!p.silent_audio);
+    }
+
+    #[test]
+    fn h265_over_rtmp_needs_eflvmux() {
+        let mut s = settings(Mode::Rtmp, "rtmp://h/app/k");
+        s.encoder.codec = Codec::H265;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(e.contains("video-codec=h265") && e.contains("1.28") && e.contains("Fix:"), "{e}");
+        assert!(plan(&s, Capabilities { eflv_h265: true, ..Default::default() }).is_ok());
+    }
+
+    #[test]
+    fn av1_over_srt_needs_126() {
+        let mut s = settings(Mode::Srt, "srt://127.0.0.1:9000");
+        s.encoder.codec = Codec::Av1;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(e.contains("1.26"), "{e}");
+    }
+
+    #[test]
+    fn opus_over_rtmp_is_refused() {
+        let mut s = settings(Mode::Rtmp, "rtmp://h/app/k");
+        s.audio_codec = AudioCodec::Opus;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(e.contains("audio-codec=aac"), "{e}");
+    }
+
+    #[test]
+    fn profiles_per_codec() {
+        let mut s = settings(Mode::Srt, "srt://127.0.0.1:9000");
+        s.encoder.codec = Codec::H265;
+        s.encoder.profile = Profile::High;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(e.contains("profile=high") && e.contains("profile=main"), "{e}");
+    }
+
+    #[test]
+    fn absurd_and_negative_bitrates() {
+        for v in [-5.0, 0.0, 5000.0, f64::NAN] {
+            let mut s = settings(Mode::Srt, "srt://127.0.0.1:9000");
+            s.encoder.avg_bitrate = v;
+            let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+            assert!(e.starts_with("avg-bitrate=") && e.contains("between 0.01 and 2000"), "{e}");
+        }
+    }
+
+    #[test]
+    fn modes_not_yet_built_name_their_issue() {
+        let e = plan(&settings(Mode::RtspServer, ""), Capabilities::default()).unwrap_err().to_string();
+        assert!(e.contains("issue #4") && e.contains("mode=srt"), "{e}");
+    }
+
+    #[test]
+    fn baseline_drops_bframes_with_a_warning() {
+        let mut s = settings(Mode::Srt, "srt://127.0.0.1:9000");
+        s.encoder.profile = Profile::Baseline;
+        s.encoder.max_bframes = 2;
+        let p = plan(&s, Capabilities::default()).unwrap();
+        assert_eq!(p.encoder.max_bframes, 0);
+        assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let mut s = settings(Mode::Rtmp, "rtmp://u:pw-secret@h/app/name?key=abc123");
+        s.rtmp_password = Some("other-secret".into());
+        let p = plan(&s, Capabilities::default()).unwrap();
+        let r = p.redactor.redact("pw-secret other-secret name?key=abc123 ?key=abc123");
+        assert!(!r.contains("secret") && !r.contains("abc123"), "{r}");
+    }
+}

@@ -1,0 +1,306 @@
+//! The properties of `nvencstreamsink`: the [`Settings`] they hold, their ParamSpecs (the reference
+//! manual that `gst-inspect-1.0` prints) and the set/get plumbing.
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::{AudioCodec, ConnectionState, Mode, SilentAudio};
+use crate::encoder::select::EncoderPolicy;
+use crate::encoder::EncoderSettings;
+
+pub const DEFAULT_PORT: u32 = 8554;
+pub const DEFAULT_STREAM_NAME: &str = "tdvidstream";
+pub const DEFAULT_AUDIO_BITRATE: u32 = 128;
+pub const DEFAULT_RECONNECT_INTERVAL: f64 = 1.0;
+
+/// Everything the user set. Copied into the running state when the element starts (NULL→READY).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub active: bool,
+    pub mode: Mode,
+    pub url: String,
+    pub port: u32,
+    pub stream_name: String,
+    pub multicast: bool,
+    pub fps: u32,
+    pub encoder: EncoderSettings,
+    pub encoder_policy: EncoderPolicy,
+    pub encoder_name: Option<String>,
+    /// Mbit/s, 0 = automatic.
+    pub mux_rate: f64,
+    /// Seconds, 0 = automatic.
+    pub rtmp_buffer_size: f64,
+    pub audio_codec: AudioCodec,
+    /// kbit/s.
+    pub audio_bitrate: u32,
+    pub include_silent_audio: SilentAudio,
+    pub rtmp_username: Option<String>,
+    pub rtmp_password: Option<String>,
+    pub reconnect_attempts: i32,
+    pub reconnect_interval: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            active: true,
+            mode: Mode::Rtmp,
+            url: String::new(),
+            port: DEFAULT_PORT,
+            stream_name: DEFAULT_STREAM_NAME.to_string(),
+            multicast: false,
+            fps: 0,
+            encoder: EncoderSettings::default(),
+            encoder_policy: EncoderPolicy::Auto,
+            encoder_name: None,
+            mux_rate: 0.0,
+            rtmp_buffer_size: 0.0,
+            audio_codec: AudioCodec::Aac,
+            audio_bitrate: DEFAULT_AUDIO_BITRATE,
+            include_silent_audio: SilentAudio::Automatic,
+            rtmp_username: None,
+            rtmp_password: None,
+            reconnect_attempts: 0,
+            reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
+        }
+    }
+}
+
+/// Bitrates and times are checked when the stream starts, with an error that names the property and the
+/// fix; the ParamSpec ranges are therefore wide, so a bad value is never silently ignored by GLib.
+const WIDE: f64 = 1.0e9;
+
+fn uint(name: &str, nick: &str, blurb: &str, min: u32, max: u32, default: u32) -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .minimum(min)
+        .maximum(max)
+        .default_value(default)
+        .mutable_ready()
+        .build()
+}
+
+fn double(name: &str, nick: &str, blurb: &str, default: f64) -> glib::ParamSpec {
+    glib::ParamSpecDouble::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .minimum(-WIDE)
+        .maximum(WIDE)
+        .default_value(default)
+        .mutable_ready()
+        .build()
+}
+
+fn string(name: &str, nick: &str, blurb: &str, default: Option<&str>) -> glib::ParamSpec {
+    glib::ParamSpecString::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .default_value(default)
+        .mutable_ready()
+        .build()
+}
+
+pub fn specs() -> Vec<glib::ParamSpec> {
+    let d = Settings::default();
+    let e = &d.encoder;
+    vec![
+        glib::ParamSpecBoolean::builder("active")
+            .nick("Active")
+            .blurb("Stream when true; when false at start, input is dropped and no connection or port is opened (toggling while PLAYING: issue #6)")
+            .default_value(d.active)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("mode", d.mode)
+            .nick("Mode")
+            .blurb("How the stream leaves the machine: rtmp, srt (rtsp-server: issue #4; webrtc, whip: issue #7)")
+            .mutable_ready()
+            .build(),
+        string("url", "Destination URL",
+            "RTMP: {service url}/{stream key}, e.g. rtmp://live.example.com/app/KEY (credentials may be user:pass@host); \
+             SRT: srt://host:port?mode=caller|listener|rendezvous&latency=ms&passphrase=...&pbkeylen=16|24|32&streamid=...; \
+             secrets are never logged", None),
+        uint("port", "Network Port", "RTSP server port for mode=rtsp-server (issue #4)", 1, 65535, d.port),
+        string("stream-name", "Stream Name",
+            "RTSP mount name for mode=rtsp-server: rtsp://host:port/<stream-name> (issue #4)",
+            Some(DEFAULT_STREAM_NAME)),
+        glib::ParamSpecBoolean::builder("multicast")
+            .nick("Multi-Cast")
+            .blurb("RTSP: send over multicast UDP instead of unicast (issue #4)")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
+        uint("fps", "FPS", "Output frame rate (frames/s); 0 = the input's rate", 0, 240, d.fps),
+        glib::ParamSpecEnum::builder_with_default("video-codec", e.codec)
+            .nick("Video Codec")
+            .blurb("Video codec; a codec the mode cannot carry fails at start with the reason")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("profile", e.profile)
+            .nick("Profile")
+            .blurb("Encoding profile: baseline and high are H.264 only; main exists for every codec")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("quality", e.quality)
+            .nick("Quality")
+            .blurb("Latency/quality trade-off, mapped to the NVENC preset and tune or the x264/x265 speed-preset")
+            .mutable_ready()
+            .build(),
+        uint("keyframe-interval", "Keyframe Interval",
+            "Frames between keyframes (IDR); 0 = the encoder's default", 0, 100_000, e.keyframe_interval),
+        uint("max-bframes", "Max B-Frames",
+            "Maximum consecutive B-frames (frames); 0 = none (lowest latency; required by profile=baseline)",
+            0, 16, e.max_bframes),
+        uint("intra-refresh-period", "Intra-Refresh Period",
+            "Frames over which a rolling intra refresh runs instead of keyframes; 0 = off. Where the encoder has no intra refresh (NVENC in GStreamer) a warning names it",
+            0, 100_000, e.intra_refresh_period),
+        uint("intra-refresh-length", "Intra-Refresh Length",
+            "Frames of one intra-refresh wave; 0 = the encoder's default", 0, 100_000, e.intra_refresh_length),
+        glib::ParamSpecEnum::builder_with_default("bitrate-mode", e.bitrate_mode)
+            .nick("Bitrate Mode")
+            .blurb("Rate control: constant or variable bitrate, optionally high quality (two-pass on NVENC)")
+            .mutable_ready()
+            .build(),
+        double("avg-bitrate", "Average Bitrate",
+            "Average (CBR: constant) video bitrate (Mbit/s, 0.01 to 2000; checked at start)", e.avg_bitrate),
+        double("max-bitrate", "Max Bitrate",
+            "Peak video bitrate for VBR modes (Mbit/s, up to 2000); 0 = twice avg-bitrate", e.max_bitrate),
+        uint("num-slices", "Num Slices",
+            "Slices per picture; 0 = the encoder's default (one). NVENC needs GStreamer 1.28+", 0, 64, e.num_slices),
+        double("mux-rate", "Mux Rate",
+            "SRT: constant MPEG-TS multiplex rate with null-packet padding (Mbit/s); 0 = variable (automatic)", d.mux_rate),
+        uint("vbv-buffer-size", "VBV Buffer Size",
+            "Video buffering verifier size (kbit); 0 = automatic", 0, 2_048_000, e.vbv_buffer_size),
+        double("rtmp-buffer-size", "RTMP Buffer Size",
+            "RTMP: how much muxed stream may wait for the network (seconds); 0 = automatic (2 s)", d.rtmp_buffer_size),
+        glib::ParamSpecEnum::builder_with_default("audio-codec", d.audio_codec)
+            .nick("Audio Codec")
+            .blurb("Audio codec for the audio pad or the silent track")
+            .mutable_ready()
+            .build(),
+        uint("audio-bitrate", "Audio Bit Rate", "Audio bitrate (kbit/s)", 8, 512, d.audio_bitrate),
+        glib::ParamSpecEnum::builder_with_default("include-silent-audio", d.include_silent_audio)
+            .nick("Silent Audio")
+            .blurb("Send a silent audio track when no audio pad is linked")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("encoder", d.encoder_policy)
+            .nick("Encoder")
+            .blurb("Encoder policy: auto prefers NVENC and falls back to software with a warning; nvenc fails instead")
+            .mutable_ready()
+            .build(),
+        string("encoder-name", "Encoder Name",
+            "Force this encoder element (e.g. nvh264enc, x264enc, vah264enc); empty = chosen by the encoder policy", None),
+        string("rtmp-username", "RTMP Username",
+            "RTMP: user name for servers that challenge (Adobe/Limelight auth); also accepted as user:pass@ in url", None),
+        glib::ParamSpecString::builder("rtmp-password")
+            .nick("RTMP Password")
+            .blurb("RTMP: password for servers that challenge; write-only and never logged")
+            .write_only()
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecInt::builder("reconnect-attempts")
+            .nick("Reconnect Attempts")
+            .blurb("RTMP/SRT caller: reconnection attempts after the link drops; 0 = never, -1 = forever (issue #6)")
+            .minimum(-1)
+            .default_value(d.reconnect_attempts)
+            .mutable_ready()
+            .build(),
+        double("reconnect-interval", "Reconnect Interval",
+            "First delay before reconnecting (seconds), doubled per attempt (issue #6)", d.reconnect_interval),
+        glib::ParamSpecEnum::builder_with_default("connection-state", ConnectionState::Disconnected)
+            .nick("Connection State")
+            .blurb("State of the network connection (read-only; notified on every change)")
+            .read_only()
+            .build(),
+        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+            .nick("Statistics")
+            .blurb("Read-only statistics: encoder (element name), is-nvenc, fallback-reason, frames-in, frames-encoded, bytes-sent")
+            .read_only()
+            .build(),
+    ]
+}
+
+/// Applies a property value. Returns false for an unknown name (cannot happen for installed specs).
+pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
+    let e = &mut s.encoder;
+    macro_rules! get {
+        () => {
+            match value.get() {
+                Ok(v) => v,
+                Err(_) => return false,
+            }
+        };
+    }
+    match name {
+        "active" => s.active = get!(),
+        "mode" => s.mode = get!(),
+        "url" => s.url = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
+        "port" => s.port = get!(),
+        "stream-name" => s.stream_name = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
+        "multicast" => s.multicast = get!(),
+        "fps" => s.fps = get!(),
+        "video-codec" => e.codec = get!(),
+        "profile" => e.profile = get!(),
+        "quality" => e.quality = get!(),
+        "keyframe-interval" => e.keyframe_interval = get!(),
+        "max-bframes" => e.max_bframes = get!(),
+        "intra-refresh-period" => e.intra_refresh_period = get!(),
+        "intra-refresh-length" => e.intra_refresh_length = get!(),
+        "bitrate-mode" => e.bitrate_mode = get!(),
+        "avg-bitrate" => e.avg_bitrate = get!(),
+        "max-bitrate" => e.max_bitrate = get!(),
+        "num-slices" => e.num_slices = get!(),
+        "mux-rate" => s.mux_rate = get!(),
+        "vbv-buffer-size" => e.vbv_buffer_size = get!(),
+        "rtmp-buffer-size" => s.rtmp_buffer_size = get!(),
+        "audio-codec" => s.audio_codec = get!(),
+        "audio-bitrate" => s.audio_bitrate = get!(),
+        "include-silent-audio" => s.include_silent_audio = get!(),
+        "encoder" => s.encoder_policy = get!(),
+        "encoder-name" => s.encoder_name = value.get::<Option<String>>().ok().flatten().filter(|n| !n.is_empty()),
+        "rtmp-username" => s.rtmp_username = value.get::<Option<String>>().ok().flatten().filter(|n| !n.is_empty()),
+        "rtmp-password" => s.rtmp_password = value.get::<Option<String>>().ok().flatten().filter(|n| !n.is_empty()),
+        "reconnect-attempts" => s.reconnect_attempts = get!(),
+        "reconnect-interval" => s.reconnect_interval = get!(),
+        _ => return false,
+    }
+    true
+}
+
+/// Reads a settings property; `None` for the ones the element computes (state, stats).
+pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
+    let e = &s.encoder;
+    Some(match name {
+        "active" => s.active.to_value(),
+        "mode" => s.mode.to_value(),
+        "url" => s.url.to_value(),
+        "port" => s.port.to_value(),
+        "stream-name" => s.stream_name.to_value(),
+        "multicast" => s.multicast.to_value(),
+        "fps" => s.fps.to_value(),
+        "video-codec" => e.codec.to_value(),
+        "profile" => e.profile.to_value(),
+        "quality" => e.quality.to_value(),
+        "keyframe-interval" => e.keyframe_interval.to_value(),
+        "max-bframes" => e.max_bframes.to_value(),
+        "intra-refresh-period" => e.intra_refresh_period.to_value(),
+        "intra-refresh-length" => e.intra_refresh_length.to_value(),
+        "bitrate-mode" => e.bitrate_mode.to_value(),
+        "avg-bitrate" => e.avg_bitrate.to_value(),
+        "max-bitrate" => e.max_bitrate.to_value(),
+        "num-slices" => e.num_slices.to_value(),
+        "mux-rate" => s.mux_rate.to_value(),
+        "vbv-buffer-size" => e.vbv_buffer_size.to_value(),
+        "rtmp-buffer-size" => s.rtmp_buffer_size.to_value(),
+        "audio-codec" => s.audio_codec.to_value(),
+        "audio-bitrate" => s.audio_bitrate.to_value(),
+        "include-silent-audio" => s.include_silent_audio.to_value(),
+        "encoder" => s.encoder_policy.to_value(),
+        "encoder-name" => s.encoder_name.to_value(),
+        "rtmp-username" => s.rtmp_username.to_value(),
+        "reconnect-attempts" => s.reconnect_attempts.to_value(),
+        "reconnect-interval" => s.reconnect_interval.to_value(),
+        _ => return None,
+    })
+}

@@ -1,0 +1,99 @@
+//! The network end of `nvencstreamsink`: one sub-bin per mode, with `video` and (optional) `audio`
+//! sink pads taking parsed, encoded streams.
+
+use gst::prelude::*;
+
+use crate::encoder::Codec;
+use crate::nvencstreamsink::plan::Plan;
+use crate::plugins::{self, MissingElement};
+
+pub mod rtmp;
+pub mod srt;
+
+/// A built transport.
+pub struct Transport {
+    pub bin: gst::Bin,
+    /// The element that talks to the network (rtmp2sink, srtsink).
+    pub network_sink: gst::Element,
+    /// The caps the video must have when it enters `bin`'s `video` pad.
+    pub video_caps: gst::Caps,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{0}")]
+    Missing(#[from] MissingElement),
+    #[error("{0}")]
+    Link(String),
+}
+
+pub(crate) fn make(factory: &str, name: &str, purpose: &str) -> Result<gst::Element, MissingElement> {
+    plugins::make(factory, name, purpose)
+}
+
+/// Adds a ghost pad `name` on `bin` for the request pad of `mux` that takes `caps`.
+pub(crate) fn ghost_mux_pad(
+    bin: &gst::Bin,
+    mux: &gst::Element,
+    template: &str,
+    name: &str,
+) -> Result<(), TransportError> {
+    let pad = mux
+        .request_pad_simple(template)
+        .ok_or_else(|| TransportError::Link(format!("{} gave no '{template}' pad", mux.name())))?;
+    let ghost = gst::GhostPad::builder_with_target(&pad)
+        .map_err(|e| TransportError::Link(e.to_string()))?
+        .name(name)
+        .build();
+    bin.add_pad(&ghost).map_err(|e| TransportError::Link(e.to_string()))
+}
+
+/// Encoded-video caps for a muxer: `stream_format` is `avc`/`hvc1` for FLV, `byte-stream` for TS.
+pub(crate) fn video_caps(codec: Codec, stream_format: Option<&str>) -> gst::Caps {
+    let mut b = gst::Caps::builder(codec.media_type());
+    if let Some(f) = stream_format {
+        b = b.field("stream-format", f);
+    }
+    if codec != Codec::Av1 {
+        b = b.field("alignment", "au");
+    }
+    b.build()
+}
+
+pub fn build(plan: &Plan, with_audio: bool) -> Result<Transport, TransportError> {
+    match &plan.target {
+        crate::nvencstreamsink::plan::Target::Rtmp(t) => rtmp::build(plan, t, with_audio),
+        crate::nvencstreamsink::plan::Target::Srt(t) => srt::build(plan, t, with_audio),
+    }
+}
+
+/// Sets an enum property by nick, without the panic of `set_property_from_str` on a bad nick.
+pub(crate) fn set_enum(element: &gst::Element, name: &str, nick: &str) -> Result<(), TransportError> {
+    crate::plugins::set_enum(element, name, nick).map_err(TransportError::Link)
+}
+
+/// A hint for a network sink's error text, naming what to fix.
+pub fn explain(error_text: &str) -> Option<&'static str> {
+    let t = error_text.to_ascii_lowercase();
+    let hint = if t.contains("passphrase") || t.contains("decrypt") {
+        "Fix: use the peer's SRT passphrase (passphrase=... in url, same pbkeylen on both sides)"
+    } else if t.contains("publish") || t.contains("denied") || t.contains("unauthorized")
+        || t.contains("badname") || t.contains("rejected") || t.contains("403")
+    {
+        "Fix: the server refused to accept the stream: check the stream key and any credentials in url"
+    } else if t.contains("refused") || t.contains("does not exist") || t.contains("could not resolve")
+        || t.contains("timed out") || t.contains("timeout") || t.contains("unreachable")
+    {
+        "Fix: check that the server or listener at url is running and reachable"
+    } else if t.contains("closed") || t.contains("reset") || t.contains("broken pipe") {
+        "The peer closed the connection (reconnection: issue #6)"
+    } else {
+        return None;
+    };
+    Some(hint)
+}
+
+/// Links a chain of elements already in one bin.
+pub(crate) fn link_chain(elements: &[&gst::Element]) -> Result<(), TransportError> {
+    gst::Element::link_many(elements.iter().copied()).map_err(|e| TransportError::Link(e.to_string()))
+}
