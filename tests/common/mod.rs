@@ -1,0 +1,211 @@
+//! Shared test helpers: plugin registration, free ports, peer processes stopped by pid, and pipelines
+//! run to a bus message with a deadline (no sleeps).
+#![allow(dead_code)]
+
+use gst::prelude::*;
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().expect("gst::init");
+        gsttdstream::plugin_register_static().expect("register tdstream");
+    });
+}
+
+/// A port the OS just handed out (TCP and UDP both free at the time of the call).
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = tcp.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A peer process, killed (by pid) when dropped.
+pub struct Peer {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Peer {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Peer {
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e} (run ./run setup first)"));
+        Peer { child, name: name.to_string() }
+    }
+
+    /// Waits for the process to end by itself, up to `timeout`; returns its output.
+    pub fn wait_output(mut self, timeout: Duration) -> (bool, String, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => std::thread::park_timeout(Duration::from_millis(50)),
+                _ => {
+                    let _ = self.child.kill();
+                    break;
+                }
+            }
+        }
+        let status = self.child.wait().map(|s| s.success()).unwrap_or(false);
+        let read = |r: Option<&mut dyn std::io::Read>| {
+            let mut s = String::new();
+            if let Some(r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        };
+        let out = read(self.child.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
+        let err = read(self.child.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+        (status, out, err)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn shared_reference() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+pub fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tdstream-{tag}-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&d).expect("tmpdir");
+    d
+}
+
+/// Polls `f` every 50 ms until it returns Some, or `timeout` passes.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+/// Waits until something listens on TCP 127.0.0.1:port.
+pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
+    poll(timeout, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).is_some()
+}
+
+/// Everything the bus said, as text, plus how the run ended.
+#[derive(Debug, Default)]
+pub struct BusLog {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub all: Vec<String>,
+    pub eos: bool,
+}
+
+impl BusLog {
+    pub fn text(&self) -> String {
+        self.all.join("\n")
+    }
+}
+
+fn describe(msg: &gst::Message) -> Option<(gst::MessageType, String)> {
+    let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+    match msg.view() {
+        gst::MessageView::Error(e) => Some((
+            gst::MessageType::Error,
+            format!("ERROR from {src}: {} ({})", e.error(), e.debug().unwrap_or_default()),
+        )),
+        gst::MessageView::Warning(w) => Some((
+            gst::MessageType::Warning,
+            format!("WARNING from {src}: {} ({})", w.error(), w.debug().unwrap_or_default()),
+        )),
+        gst::MessageView::Element(e) => e.structure().map(|s| (gst::MessageType::Element, format!("ELEMENT {s}"))),
+        _ => None,
+    }
+}
+
+/// Parses and plays `launch`, until EOS, an error, `until` returning true, or `timeout`.
+pub fn run_launch(launch: &str, timeout: Duration) -> BusLog {
+    let pipeline = gst::parse::launch(launch).unwrap_or_else(|e| panic!("parse {launch}: {e}"));
+    let pipeline = pipeline.downcast::<gst::Pipeline>().expect("pipeline");
+    let log = run_pipeline(&pipeline, timeout, |_| false);
+    let _ = pipeline.set_state(gst::State::Null);
+    log
+}
+
+pub fn run_pipeline(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    mut until: impl FnMut(&gst::Pipeline) -> bool,
+) -> BusLog {
+    let bus = pipeline.bus().expect("bus");
+    let mut log = BusLog::default();
+    let started = pipeline.set_state(gst::State::Playing);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let wait = left.min(Duration::from_millis(100));
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(wait.as_nanos() as u64)) {
+            if let Some((t, text)) = describe(&msg) {
+                log.all.push(text.clone());
+                match t {
+                    gst::MessageType::Error => {
+                        log.errors.push(text);
+                        break;
+                    }
+                    gst::MessageType::Warning => log.warnings.push(text),
+                    _ => {}
+                }
+            }
+            if matches!(msg.view(), gst::MessageView::Eos(_)) {
+                log.eos = true;
+                break;
+            }
+        }
+        if started.is_err() && bus.peek().is_none() {
+            break;
+        }
+        if until(pipeline) || left.is_zero() {
+            break;
+        }
+    }
+    log
+}
+
+/// ffprobe on `url` (or a file): the JSON it prints, bounded by `timeout`.
+pub fn ffprobe(args: &[&str], timeout: Duration) -> serde_json::Value {
+    let mut cmd = Command::new("timeout");
+    cmd.arg(format!("{}", timeout.as_secs()))
+        .arg("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd.output().expect("run ffprobe (run ./run setup first)");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).to_string()})
+    })
+}
+
+/// Builds a launch line around `nvencstreamsink` props with a live test pattern.
+pub fn sender(props: &str, width: u32, height: u32, seconds: u32) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball num-buffers={} ! video/x-raw,width={width},height={height},framerate=30/1 ! \
+         timeoverlay ! nvencstreamsink name=s {props}",
+        seconds * 30
+    )
+}
