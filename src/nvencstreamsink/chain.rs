@@ -118,6 +118,11 @@ pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElem
         gst::warning!(gst::CAT_DEFAULT, "audio bitrate not set: {e}");
     }
     chain.push(enc);
+    if plan.audio_codec == AudioCodec::Mp3 {
+        // LAME picks a lower output rate for low bitrates (32 kHz at 96 kbit/s), which FLV cannot carry.
+        let caps = gst::Caps::builder("audio/mpeg").field("rate", spec.rate).build();
+        chain.push(capsfilter("mp3-caps", caps)?);
+    }
     chain.push(plugins::make(spec.parser, "audio-parser", "parsing the encoded audio")?);
     Ok(chain)
 }

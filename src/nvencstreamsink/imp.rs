@@ -378,6 +378,9 @@ impl NvencStreamSink {
                 .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
             self.add_chain(&audio, state)?;
             link(&audio, "audio")?;
+            if !audio_linked {
+                Self::end_with_video(&video, &audio);
+            }
             if audio_linked {
                 let pad = lock(&self.audio_pad).clone();
                 if let (Some(first), Some(pad)) = (audio.first(), pad) {
@@ -389,6 +392,25 @@ impl NvencStreamSink {
         }
         self.install_probes(&video, &chosen.element, &transport.network_sink);
         Ok(())
+    }
+
+    /// The silent audio source is live and endless: end it when the video ends, so the muxer (and the
+    /// pipeline) reach EOS.
+    fn end_with_video(video: &[gst::Element], audio: &[gst::Element]) {
+        let (Some(pad), Some(silent)) = (video.first().and_then(|q| q.static_pad("sink")), audio.first()) else {
+            return;
+        };
+        let silent = silent.downgrade();
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
+                if ev.type_() == gst::EventType::Eos {
+                    if let Some(src) = silent.upgrade() {
+                        src.send_event(gst::event::Eos::new());
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
 
     fn install_probes(&self, video: &[gst::Element], encoder: &gst::Element, network: &gst::Element) {

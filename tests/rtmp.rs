@@ -1,0 +1,158 @@
+//! mode=rtmp against a real nginx-rtmp on 127.0.0.1, read back with ffprobe; publish authentication
+//! through nginx's on_publish callback.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+struct Nginx {
+    _peer: Peer,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// nginx with the RTMP module, app `live`, optionally asking `auth_port` on every publish.
+fn nginx(auth_port: Option<u16>) -> Nginx {
+    let port = free_port();
+    let dir = tmpdir("nginx");
+    let on_publish = auth_port
+        .map(|p| format!("on_publish http://127.0.0.1:{p}/on_publish; notify_method post;"))
+        .unwrap_or_default();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+         daemon off; master_process off; worker_processes 1; pid nginx.pid; error_log stderr warn;\n\
+         events {{ worker_connections 64; }}\n\
+         rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+           application live {{ live on; record off; {on_publish} }} }} }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
+    let peer = Peer::spawn(
+        "nginx",
+        Command::new("nginx")
+            .args(["-p", dir.to_str().expect("dir"), "-c", "nginx.conf", "-e", "stderr"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_tcp(port, Duration::from_secs(10)), "nginx did not listen on {port}");
+    Nginx { _peer: peer, port, dir }
+}
+
+/// ffprobe as an RTMP player, decoding the first 3 s of stream time (a live RTMP play never ends by
+/// itself, so the read is bounded by stream time).
+fn spawn_player(url: String) -> std::thread::JoinHandle<serde_json::Value> {
+    std::thread::spawn(move || {
+        poll(Duration::from_secs(15), || {
+            let v = ffprobe(&["-read_intervals", "%+3", "-count_frames", "-show_streams", &url], Duration::from_secs(25));
+            v["streams"].as_array().filter(|a| !a.is_empty()).map(|_| v.clone())
+        })
+        .unwrap_or_default()
+    })
+}
+
+fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["codec_type"] == kind))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+fn frames(s: &serde_json::Value) -> u64 {
+    s["nb_read_frames"].as_str().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn nginx_relays_h264_main_with_silent_aac() {
+    init();
+    let ng = nginx(None);
+    let url = format!("rtmp://127.0.0.1:{}/live/cam1", ng.port);
+    let player = spawn_player(url.clone());
+    let log = run_launch(
+        &sender(&format!("mode=rtmp url={url} profile=main keyframe-interval=15"), 320, 240, 6),
+        Duration::from_secs(30),
+    );
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let probe = player.join().expect("player");
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264", "{probe}");
+    assert_eq!(v["profile"], "Main", "{probe}");
+    assert_eq!(v["width"], 320);
+    assert!(frames(v) >= 60, "{probe}");
+    let a = stream(&probe, "audio");
+    assert_eq!(a["codec_name"], "aac", "{probe}");
+}
+
+#[test]
+fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
+    init();
+    let ng = nginx(None);
+    let url = format!("rtmp://127.0.0.1:{}/live/cam2", ng.port);
+    let player = spawn_player(url.clone());
+    let launch = format!(
+        "{} audio-codec=mp3 audio-bitrate=96 audiotestsrc is-live=true num-buffers=260 ! s.audio",
+        sender(&format!("mode=rtmp url={url} profile=high keyframe-interval=15"), 320, 240, 6)
+    );
+    let log = run_launch(&launch, Duration::from_secs(30));
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let probe = player.join().expect("player");
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264", "{probe}");
+    assert_eq!(v["profile"], "High", "{probe}");
+    assert!(frames(v) >= 60, "{probe}");
+    let a = stream(&probe, "audio");
+    assert_eq!(a["codec_name"], "mp3", "{probe}");
+    assert!(frames(a) > 0, "{probe}");
+}
+
+fn auth_server(key: &str) -> (Peer, u16) {
+    let port = free_port();
+    let script = shared_reference().join("auth_server.py");
+    let peer = Peer::spawn(
+        "auth_server.py",
+        Command::new("/usr/bin/python3")
+            .arg(script)
+            .args([&port.to_string(), key, "120"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_tcp(port, Duration::from_secs(10)), "auth server did not start");
+    (peer, port)
+}
+
+#[test]
+fn publish_auth_accepts_the_right_key() {
+    init();
+    let key = "right-key-0001";
+    let (_auth, auth_port) = auth_server(key);
+    let ng = nginx(Some(auth_port));
+    let url = format!("rtmp://127.0.0.1:{}/live/cam?key={key}", ng.port);
+    let player = spawn_player(format!("rtmp://127.0.0.1:{}/live/cam", ng.port));
+    let log = run_launch(&sender(&format!("mode=rtmp url=\"{url}\" keyframe-interval=15"), 320, 240, 5), Duration::from_secs(30));
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let probe = player.join().expect("player");
+    assert!(frames(stream(&probe, "video")) >= 45, "{probe}");
+}
+
+#[test]
+fn publish_auth_refuses_a_wrong_key_clearly_and_never_shows_it() {
+    init();
+    let (_auth, auth_port) = auth_server("right-key-0002");
+    let ng = nginx(Some(auth_port));
+    let wrong = "wrong-key-9999";
+    let url = format!("rtmp://127.0.0.1:{}/live/cam?key={wrong}", ng.port);
+    let log = run_launch(&sender(&format!("mode=rtmp url=\"{url}\""), 160, 120, 10), Duration::from_secs(30));
+    let text = log.text();
+    assert!(!log.errors.is_empty(), "expected an error: {text}");
+    let err = &log.errors[0];
+    assert!(err.contains("mode=rtmp to rtmp://127.0.0.1"), "{err}");
+    assert!(err.contains("<redacted>"), "{err}");
+    assert!(err.contains("Fix:"), "{err}");
+    assert!(!text.contains(wrong), "stream key leaked: {text}");
+}
