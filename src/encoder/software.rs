@@ -55,6 +55,10 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     }
     let bframes = if s.profile == Profile::Baseline { 0 } else { s.max_bframes };
     b.set_number("bframes", bframes as i64, "max-bframes");
+    // The fast presets turn CABAC and the 8x8 transform off, and x264 then signals the lowest profile
+    // that fits: keep what the requested profile needs, so receivers see that profile.
+    b.set_bool("cabac", s.profile != Profile::Baseline);
+    b.set_bool("dct8x8", s.profile == Profile::High);
     if s.intra_refresh_period > 0 {
         // x264 refreshes over one keyframe interval: the period becomes key-int-max.
         b.set_bool("intra-refresh", true);
