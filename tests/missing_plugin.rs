@@ -1,0 +1,34 @@
+//! A missing GStreamer plugin is named with its Debian package. The element is removed from this test
+//! process's registry, exactly as if its plugin were not installed.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn hide(factory: &str) {
+    let registry = gst::Registry::get();
+    if let Some(f) = registry.lookup_feature(factory) {
+        registry.remove_feature(&f);
+    }
+    assert!(gst::ElementFactory::find(factory).is_none());
+}
+
+#[test]
+fn missing_muxer_and_encoder_name_their_packages() {
+    init();
+    hide("flvmux");
+    let log = run_launch(&sender("mode=rtmp url=rtmp://127.0.0.1:9/live/k", 160, 120, 1), Duration::from_secs(20));
+    let e = log.errors.first().cloned().unwrap_or_default();
+    assert!(e.contains("'flvmux' is missing"), "{}", log.text());
+    assert!(e.contains("apt-get install gstreamer1.0-plugins-good"), "{e}");
+    assert!(e.contains("mode=rtmp"), "{e}");
+
+    hide("x265enc");
+    let log = run_launch(
+        &sender("mode=srt url=srt://127.0.0.1:9 video-codec=h265", 160, 120, 1),
+        Duration::from_secs(20),
+    );
+    let e = log.errors.first().cloned().unwrap_or_default();
+    assert!(e.contains("'x265enc' is missing") && e.contains("gstreamer1.0-plugins-bad"), "{}", log.text());
+}
