@@ -38,7 +38,11 @@ pub struct MissingElement {
 impl MissingElement {
     pub fn new(factory: &str, purpose: &str) -> Self {
         let package = package_of(factory);
-        let apt = package.split_whitespace().next().unwrap_or(package).to_string();
+        let apt = package
+            .split_whitespace()
+            .next()
+            .unwrap_or(package)
+            .to_string();
         MissingElement {
             factory: factory.to_string(),
             purpose: purpose.to_string(),
@@ -82,7 +86,10 @@ mod tests {
     fn missing_element_names_package_and_check() {
         let e = MissingElement::new("flvmux", "mode=rtmp (FLV muxing)");
         let text = e.to_string();
-        assert!(text.contains("apt-get install gstreamer1.0-plugins-good"), "{text}");
+        assert!(
+            text.contains("apt-get install gstreamer1.0-plugins-good"),
+            "{text}"
+        );
         assert!(text.contains("gst-inspect-1.0 flvmux"), "{text}");
         assert!(text.contains("mode=rtmp"), "{text}");
     }

@@ -12,9 +12,16 @@ pub enum UrlError {
     #[error("url is empty. Fix: set url, e.g. {example}")]
     Empty { example: &'static str },
     #[error("url '{shown}' does not start with {expected}. Fix: use a URL like {example}")]
-    Scheme { shown: String, expected: &'static str, example: &'static str },
+    Scheme {
+        shown: String,
+        expected: &'static str,
+        example: &'static str,
+    },
     #[error("url '{shown}' has no host. Fix: put the server's address after '//', e.g. {example}")]
-    NoHost { shown: String, example: &'static str },
+    NoHost {
+        shown: String,
+        example: &'static str,
+    },
     #[error("url '{shown}' has an invalid port '{port}'. Fix: use a port from 1 to 65535")]
     Port { shown: String, port: String },
     #[error(
@@ -22,12 +29,23 @@ pub enum UrlError {
          rtmp://live.example.com/app/STREAM-KEY"
     )]
     NoStreamKey { shown: String },
-    #[error("url '{shown}' has no port. Fix: add the SRT port, e.g. srt://127.0.0.1:9000?mode=caller")]
+    #[error(
+        "url '{shown}' has no port. Fix: add the SRT port, e.g. srt://127.0.0.1:9000?mode=caller"
+    )]
     NoSrtPort { shown: String },
     #[error("url '{shown}': unknown SRT option '{key}'. Fix: use only {allowed}")]
-    UnknownOption { shown: String, key: String, allowed: &'static str },
+    UnknownOption {
+        shown: String,
+        key: String,
+        allowed: &'static str,
+    },
     #[error("url '{shown}': SRT option {key}={value} is invalid. Fix: {fix}")]
-    BadOption { shown: String, key: String, value: String, fix: &'static str },
+    BadOption {
+        shown: String,
+        key: String,
+        value: String,
+        fix: &'static str,
+    },
     #[error("url '{shown}': a caller needs the listener's address. Fix: set the host, e.g. srt://192.0.2.10:9000")]
     CallerWithoutHost { shown: String },
 }
@@ -124,12 +142,17 @@ fn parse_authority(
         }
     };
     let port = match port {
-        Some(p) => Some(
-            p.parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| UrlError::Port { shown: shown.to_string(), port: p.to_string() })?,
-        ),
+        Some(p) => {
+            Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| UrlError::Port {
+                        shown: shown.to_string(),
+                        port: p.to_string(),
+                    })?,
+            )
+        }
         None => None,
     };
     Ok((user, pass, host, port))
@@ -146,7 +169,10 @@ impl RtmpTarget {
         let shown = format!("{scheme}://{shown_authority}/…");
         let (username, password, host, port) = parse_authority(authority, &shown)?;
         if host.is_empty() {
-            return Err(UrlError::NoHost { shown, example: RTMP_EXAMPLE });
+            return Err(UrlError::NoHost {
+                shown,
+                example: RTMP_EXAMPLE,
+            });
         }
         let path = rest.trim_start_matches('/');
         // The stream key is the last path segment (with any query); the application is the rest.
@@ -175,7 +201,11 @@ impl RtmpTarget {
     }
 
     fn authority(&self, show_secrets: bool) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         let hostport = match self.port {
             Some(p) => format!("{host}:{p}"),
             None => host,
@@ -190,17 +220,29 @@ impl RtmpTarget {
 
     /// The location for `rtmp2sink`, without userinfo (credentials go to its properties).
     pub fn location(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         let hostport = match self.port {
             Some(p) => format!("{host}:{p}"),
             None => host,
         };
-        format!("{}://{hostport}/{}/{}", self.scheme, self.app, self.stream_key)
+        format!(
+            "{}://{hostport}/{}/{}",
+            self.scheme, self.app, self.stream_key
+        )
     }
 
     /// The URL with the stream key and password replaced, safe to log.
     pub fn redacted(&self) -> String {
-        format!("{}://{}/{}/{REDACTED}", self.scheme, self.authority(false), self.app)
+        format!(
+            "{}://{}/{}/{REDACTED}",
+            self.scheme,
+            self.authority(false),
+            self.app
+        )
     }
 }
 
@@ -253,16 +295,14 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -276,7 +316,9 @@ impl SrtTarget {
         let (_, authority, rest) = split_authority(url, &["srt"], "srt://", SRT_EXAMPLE)?;
         let shown_base = format!("srt://{authority}");
         let (_, _, host, port) = parse_authority(authority, &shown_base)?;
-        let port = port.ok_or_else(|| UrlError::NoSrtPort { shown: shown_base.clone() })?;
+        let port = port.ok_or_else(|| UrlError::NoSrtPort {
+            shown: shown_base.clone(),
+        })?;
         let query = rest.trim_start_matches('/').strip_prefix('?').unwrap_or("");
         let mut t = SrtTarget {
             host,
@@ -297,7 +339,11 @@ impl SrtTarget {
             let bad = |fix: &'static str| UrlError::BadOption {
                 shown: shown.clone(),
                 key: key.to_string(),
-                value: if key == "passphrase" { REDACTED.to_string() } else { value.clone() },
+                value: if key == "passphrase" {
+                    REDACTED.to_string()
+                } else {
+                    value.clone()
+                },
                 fix,
             };
             match key {
@@ -310,7 +356,11 @@ impl SrtTarget {
                     }
                 }
                 "latency" => {
-                    t.latency = Some(value.parse().map_err(|_| bad("use latency in milliseconds, e.g. latency=120"))?)
+                    t.latency = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("use latency in milliseconds, e.g. latency=120"))?,
+                    )
                 }
                 "passphrase" => {
                     let n = value.chars().count();
@@ -320,7 +370,9 @@ impl SrtTarget {
                     t.passphrase = Some(value);
                 }
                 "pbkeylen" => {
-                    let v: u32 = value.parse().map_err(|_| bad("use pbkeylen=0, 16, 24 or 32"))?;
+                    let v: u32 = value
+                        .parse()
+                        .map_err(|_| bad("use pbkeylen=0, 16, 24 or 32"))?;
                     if ![0, 16, 24, 32].contains(&v) {
                         return Err(bad("use pbkeylen=0, 16, 24 or 32"));
                     }
@@ -329,11 +381,18 @@ impl SrtTarget {
                 "streamid" => t.streamid = Some(value),
                 "localaddress" => t.localaddress = Some(value),
                 "localport" => {
-                    t.localport = Some(value.parse().map_err(|_| bad("use a port from 0 to 65535"))?)
+                    t.localport = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("use a port from 0 to 65535"))?,
+                    )
                 }
                 "poll-timeout" | "poll_timeout" => {
-                    t.poll_timeout =
-                        Some(value.parse().map_err(|_| bad("use milliseconds, -1 = forever"))?)
+                    t.poll_timeout = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("use milliseconds, -1 = forever"))?,
+                    )
                 }
                 _ => {
                     return Err(UrlError::UnknownOption {
@@ -346,7 +405,9 @@ impl SrtTarget {
         }
         let wildcard = t.host.is_empty() || t.host == "0.0.0.0" || t.host == "::";
         if t.mode != SrtMode::Listener && wildcard {
-            return Err(UrlError::CallerWithoutHost { shown: t.redacted() });
+            return Err(UrlError::CallerWithoutHost {
+                shown: t.redacted(),
+            });
         }
         Ok(t)
     }
@@ -361,7 +422,11 @@ impl SrtTarget {
 
     /// The URI for `srtsink`, without secrets (the passphrase goes to its property).
     pub fn sink_uri(&self) -> String {
-        let host = if self.host.is_empty() { "0.0.0.0".to_string() } else { self.host_for_uri() };
+        let host = if self.host.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            self.host_for_uri()
+        };
         format!("srt://{host}:{}?mode={}", self.port, self.mode.nick())
     }
 
@@ -394,17 +459,22 @@ mod tests {
 
     #[test]
     fn rtmp_splits_service_url_and_stream_key() {
-        let t = RtmpTarget::parse("rtmp://live-yto.twitch.tv/app/live_1234567_abcdefSECRET").unwrap();
+        let t =
+            RtmpTarget::parse("rtmp://live-yto.twitch.tv/app/live_1234567_abcdefSECRET").unwrap();
         assert_eq!(t.host, "live-yto.twitch.tv");
         assert_eq!(t.app, "app");
         assert_eq!(t.stream_key, "live_1234567_abcdefSECRET");
-        assert_eq!(t.location(), "rtmp://live-yto.twitch.tv/app/live_1234567_abcdefSECRET");
+        assert_eq!(
+            t.location(),
+            "rtmp://live-yto.twitch.tv/app/live_1234567_abcdefSECRET"
+        );
         assert!(!t.redacted().contains("SECRET"));
     }
 
     #[test]
     fn rtmp_keeps_query_with_the_key_and_userinfo_apart() {
-        let t = RtmpTarget::parse("rtmp://bob:hunter22@127.0.0.1:1936/live/cam?key=s3cret").unwrap();
+        let t =
+            RtmpTarget::parse("rtmp://bob:hunter22@127.0.0.1:1936/live/cam?key=s3cret").unwrap();
         assert_eq!(t.port, Some(1936));
         assert_eq!(t.stream_key, "cam?key=s3cret");
         assert_eq!(t.username.as_deref(), Some("bob"));
@@ -416,7 +486,9 @@ mod tests {
 
     #[test]
     fn rtmp_errors_name_the_fix_without_the_key() {
-        let e = RtmpTarget::parse("http://x/app/SECRETKEY").unwrap_err().to_string();
+        let e = RtmpTarget::parse("http://x/app/SECRETKEY")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rtmp://") && !e.contains("SECRETKEY"), "{e}");
         let e = RtmpTarget::parse("rtmp://host/app").unwrap_err();
         assert!(matches!(e, UrlError::NoStreamKey { .. }), "{e}");
@@ -424,7 +496,10 @@ mod tests {
         assert!(matches!(e, UrlError::NoHost { .. }), "{e}");
         let e = RtmpTarget::parse("rtmp://h:99999/app/key").unwrap_err();
         assert!(matches!(e, UrlError::Port { .. }), "{e}");
-        assert!(matches!(RtmpTarget::parse("  ").unwrap_err(), UrlError::Empty { .. }));
+        assert!(matches!(
+            RtmpTarget::parse("  ").unwrap_err(),
+            UrlError::Empty { .. }
+        ));
     }
 
     #[test]
@@ -454,11 +529,17 @@ mod tests {
     fn srt_errors() {
         let e = SrtTarget::parse("srt://127.0.0.1?mode=caller").unwrap_err();
         assert!(matches!(e, UrlError::NoSrtPort { .. }));
-        let e = SrtTarget::parse("srt://127.0.0.1:9000?mode=sideways").unwrap_err().to_string();
+        let e = SrtTarget::parse("srt://127.0.0.1:9000?mode=sideways")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mode=listener"), "{e}");
-        let e = SrtTarget::parse("srt://127.0.0.1:9000?colour=red").unwrap_err().to_string();
+        let e = SrtTarget::parse("srt://127.0.0.1:9000?colour=red")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("colour") && e.contains("latency"), "{e}");
-        let e = SrtTarget::parse("srt://127.0.0.1:9000?passphrase=short").unwrap_err().to_string();
+        let e = SrtTarget::parse("srt://127.0.0.1:9000?passphrase=short")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("10 to 79") && !e.contains("short"), "{e}");
         let e = SrtTarget::parse("srt://127.0.0.1:9000?pbkeylen=8").unwrap_err();
         assert!(matches!(e, UrlError::BadOption { .. }));

@@ -4,7 +4,9 @@
 //! in range and enum nicks that exist.
 
 use gsttdstream::encoder::schema::{PropKind, PropertySchema};
-use gsttdstream::encoder::{self, catalog, BitrateMode, Codec, EncoderSettings, Family, Profile, PropValue, Quality};
+use gsttdstream::encoder::{
+    self, catalog, BitrateMode, Codec, EncoderSettings, Family, Profile, PropValue, Quality,
+};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
@@ -33,15 +35,28 @@ fn kind(p: &Json, types: &serde_json::Map<String, Json>) -> PropKind {
     let f = |k: &str| -> f64 { p[k].as_str().and_then(|s| s.parse().ok()).unwrap_or(0.0) };
     match p["type"].as_str().unwrap_or("") {
         "gboolean" => PropKind::Bool,
-        "guint" | "guint64" => PropKind::UInt { min: n("min") as u64, max: n("max") as u64 },
-        "gint" | "gint64" => PropKind::Int { min: n("min") as i64, max: n("max") as i64 },
-        "gdouble" | "gfloat" => PropKind::Double { min: f("min"), max: f("max") },
+        "guint" | "guint64" => PropKind::UInt {
+            min: n("min") as u64,
+            max: n("max") as u64,
+        },
+        "gint" | "gint64" => PropKind::Int {
+            min: n("min") as i64,
+            max: n("max") as i64,
+        },
+        "gdouble" | "gfloat" => PropKind::Double {
+            min: f("min"),
+            max: f("max"),
+        },
         "gchararray" => PropKind::String,
         other => match types.get(other) {
             Some(t) if t["kind"] == "enum" || t["kind"] == "flags" => {
                 let nicks = t["values"]
                     .as_array()
-                    .map(|vs| vs.iter().filter_map(|v| v["name"].as_str().map(String::from)).collect())
+                    .map(|vs| {
+                        vs.iter()
+                            .filter_map(|v| v["name"].as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if t["kind"] == "enum" {
                     PropKind::Enum { nicks }
@@ -59,7 +74,10 @@ fn kind(p: &Json, types: &serde_json::Map<String, Json>) -> PropKind {
 fn collect(root: &Json, section: &str, out: &mut Vec<(String, JsonSchema)>) {
     fn walk(v: &Json, section: &str, out: &mut Vec<(String, JsonSchema)>) {
         let Some(obj) = v.as_object() else { return };
-        if let (Some(elements), types) = (obj.get("elements").and_then(Json::as_object), obj.get("other-types")) {
+        if let (Some(elements), types) = (
+            obj.get("elements").and_then(Json::as_object),
+            obj.get("other-types"),
+        ) {
             let types = types.and_then(Json::as_object).cloned().unwrap_or_default();
             for (name, e) in elements {
                 let mut props = HashMap::new();
@@ -76,7 +94,13 @@ fn collect(root: &Json, section: &str, out: &mut Vec<(String, JsonSchema)>) {
                         add(b);
                     }
                 }
-                out.push((section.to_string(), JsonSchema { name: name.clone(), props }));
+                out.push((
+                    section.to_string(),
+                    JsonSchema {
+                        name: name.clone(),
+                        props,
+                    },
+                ));
             }
         }
         for (k, child) in obj {
@@ -92,7 +116,8 @@ fn collect(root: &Json, section: &str, out: &mut Vec<(String, JsonSchema)>) {
 
 fn schemas(file: &str) -> Vec<(String, JsonSchema)> {
     let path = format!("{}/tests/schemas/{file}", env!("CARGO_MANIFEST_DIR"));
-    let root: Json = serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("json");
+    let root: Json =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("json");
     let mut out = Vec::new();
     for section in ["1.22.0", "newest"] {
         collect(&root, section, &mut out);
@@ -123,7 +148,9 @@ fn all_settings(codec: Codec) -> Vec<EncoderSettings> {
                 for max_bframes in [0, 2, 16] {
                     for (keyframe_interval, intra_refresh_period) in [(0, 0), (60, 0), (600, 30)] {
                         for num_slices in [0, 4] {
-                            for (avg_bitrate, vbv_buffer_size) in [(0.5, 0), (4.0, 2000), (2000.0, 0)] {
+                            for (avg_bitrate, vbv_buffer_size) in
+                                [(0.5, 0), (4.0, 2000), (2000.0, 0)]
+                            {
                                 v.push(EncoderSettings {
                                     codec,
                                     profile,
@@ -160,11 +187,17 @@ fn check(section: &str, schema: &JsonSchema, family: Family, s: &EncoderSettings
             (PropKind::Int { min, max }, PropValue::Int(v)) => v >= min && v <= max,
             (PropKind::Double { min, max }, PropValue::Double(v)) => v >= min && v <= max,
             (PropKind::Enum { nicks }, PropValue::Nick(n)) => nicks.contains(n),
-            (PropKind::Flags { nicks }, PropValue::Nick(n)) => n.split('+').all(|f| nicks.iter().any(|x| x == f)),
+            (PropKind::Flags { nicks }, PropValue::Nick(n)) => {
+                n.split('+').all(|f| nicks.iter().any(|x| x == f))
+            }
             (PropKind::String, PropValue::Str(_)) => true,
             _ => false,
         };
-        assert!(ok, "{section} {}: {name}={value:?} does not fit {kind:?} for {s:?}", schema.name);
+        assert!(
+            ok,
+            "{section} {}: {name}={value:?} does not fit {kind:?} for {s:?}",
+            schema.name
+        );
     }
     config.props.len()
 }
@@ -178,7 +211,11 @@ fn nvenc_tables_fit_every_nvenc_schema_and_version() {
         elements += 1;
         for s in all_settings(codec_of(&schema.name)) {
             let set = check(section, schema, Family::Nvenc, &s);
-            assert!(set >= 4, "{section} {}: only {set} properties set", schema.name);
+            assert!(
+                set >= 4,
+                "{section} {}: only {set} properties set",
+                schema.name
+            );
             configs += 1;
         }
     }
@@ -189,37 +226,83 @@ fn nvenc_tables_fit_every_nvenc_schema_and_version() {
 #[test]
 fn nvenc_generations_get_their_own_names_and_nicks() {
     let all = schemas("nvenc-elements.json");
-    let find = |sec: &str, name: &str| all.iter().find(|(s, e)| s == sec && e.name == name).map(|(_, e)| e).expect(name);
-    let s = EncoderSettings { bitrate_mode: BitrateMode::Vbr, max_bframes: 2, ..Default::default() };
+    let find = |sec: &str, name: &str| {
+        all.iter()
+            .find(|(s, e)| s == sec && e.name == name)
+            .map(|(_, e)| e)
+            .expect(name)
+    };
+    let s = EncoderSettings {
+        bitrate_mode: BitrateMode::Vbr,
+        max_bframes: 2,
+        ..Default::default()
+    };
 
     let legacy = encoder::configure(Family::Nvenc, &s, find("1.22.0", "nvh264enc"));
     assert!(encoder::nvenc::is_legacy(find("1.22.0", "nvh264enc")));
     assert_eq!(legacy.get("rc-mode"), Some(&PropValue::Nick("vbr".into())));
     assert_eq!(legacy.get("bframes"), Some(&PropValue::UInt(2)));
-    assert_eq!(legacy.get("preset"), Some(&PropValue::Nick("low-latency".into())));
+    assert_eq!(
+        legacy.get("preset"),
+        Some(&PropValue::Nick("low-latency-hq".into()))
+    );
 
     let cuda = encoder::configure(Family::Nvenc, &s, find("1.22.0", "nvcudah264enc"));
     assert!(!encoder::nvenc::is_legacy(find("1.22.0", "nvcudah264enc")));
-    assert_eq!(cuda.get("rate-control"), Some(&PropValue::Nick("vbr".into())));
+    assert_eq!(
+        cuda.get("rate-control"),
+        Some(&PropValue::Nick("vbr".into()))
+    );
     assert_eq!(cuda.get("b-frames"), Some(&PropValue::UInt(2)));
-    assert_eq!(cuda.get("zero-reorder-delay"), Some(&PropValue::Bool(false)));
+    assert_eq!(
+        cuda.get("zero-reorder-delay"),
+        Some(&PropValue::Bool(false))
+    );
 
     let new = encoder::configure(Family::Nvenc, &s, find("newest", "nvh264enc"));
     assert_eq!(new.get("rc-mode"), Some(&PropValue::Nick("vbr".into())));
     assert_eq!(new.get("preset"), Some(&PropValue::Nick("p4".into())));
-    assert_eq!(new.get("tune"), Some(&PropValue::Nick("low-latency".into())));
+    assert_eq!(
+        new.get("tune"),
+        Some(&PropValue::Nick("low-latency".into()))
+    );
     assert_eq!(new.get("max-bitrate"), Some(&PropValue::UInt(8000)));
 
-    let hq = EncoderSettings { bitrate_mode: BitrateMode::CbrHq, ..Default::default() };
+    let hq = EncoderSettings {
+        bitrate_mode: BitrateMode::CbrHq,
+        ..Default::default()
+    };
     let cfg = encoder::configure(Family::Nvenc, &hq, find("1.22.0", "nvcudah264enc"));
-    assert_eq!(cfg.get("rate-control"), Some(&PropValue::Nick("cbr-ld-hq".into())));
+    assert_eq!(
+        cfg.get("rate-control"),
+        Some(&PropValue::Nick("cbr-ld-hq".into()))
+    );
     let cfg = encoder::configure(Family::Nvenc, &hq, find("newest", "nvh264enc"));
-    assert_eq!(cfg.get("multi-pass"), Some(&PropValue::Nick("two-pass-quarter".into())));
+    assert_eq!(
+        cfg.get("multi-pass"),
+        Some(&PropValue::Nick("two-pass-quarter".into()))
+    );
 
-    let ir = EncoderSettings { intra_refresh_period: 30, num_slices: 4, ..Default::default() };
+    let ir = EncoderSettings {
+        intra_refresh_period: 30,
+        num_slices: 4,
+        ..Default::default()
+    };
     let cfg = encoder::configure(Family::Nvenc, &ir, find("newest", "nvh264enc"));
-    assert!(cfg.warnings.iter().any(|w| w.starts_with("intra-refresh-period/intra-refresh-length: nvh264enc")), "{:?}", cfg.warnings);
-    assert!(cfg.warnings.iter().any(|w| w.starts_with("num-slices: nvh264enc")), "{:?}", cfg.warnings);
+    assert!(
+        cfg.warnings
+            .iter()
+            .any(|w| w.starts_with("intra-refresh-period/intra-refresh-length: nvh264enc")),
+        "{:?}",
+        cfg.warnings
+    );
+    assert!(
+        cfg.warnings
+            .iter()
+            .any(|w| w.starts_with("num-slices: nvh264enc")),
+        "{:?}",
+        cfg.warnings
+    );
 }
 
 #[test]
@@ -227,25 +310,44 @@ fn software_tables_fit_every_software_schema() {
     let all = schemas("software-and-transport-elements.json");
     let mut checked = Vec::new();
     for (section, schema) in &all {
-        let Some(known) = catalog::known(&schema.name).filter(|k| !k.is_nvenc()) else { continue };
+        let Some(known) = catalog::known(&schema.name).filter(|k| !k.is_nvenc()) else {
+            continue;
+        };
         for s in all_settings(known.codec) {
             check(section, schema, known.family, &s);
         }
         checked.push(format!("{section}/{}", schema.name));
     }
-    for want in ["1.22.0/x264enc", "newest/x264enc", "1.22.0/x265enc", "1.22.0/av1enc", "newest/svtav1enc", "newest/rav1enc"] {
-        assert!(checked.iter().any(|c| c == want), "{want} not checked: {checked:?}");
+    for want in [
+        "1.22.0/x264enc",
+        "newest/x264enc",
+        "1.22.0/x265enc",
+        "1.22.0/av1enc",
+        "newest/svtav1enc",
+        "newest/rav1enc",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == want),
+            "{want} not checked: {checked:?}"
+        );
     }
 }
 
 #[test]
 fn x264_cbr_uses_nal_hrd_where_the_property_exists() {
     let all = schemas("software-and-transport-elements.json");
-    let find = |sec: &str| all.iter().find(|(s, e)| s == sec && e.name == "x264enc").map(|(_, e)| e).expect("x264enc");
+    let find = |sec: &str| {
+        all.iter()
+            .find(|(s, e)| s == sec && e.name == "x264enc")
+            .map(|(_, e)| e)
+            .expect("x264enc")
+    };
     let s = EncoderSettings::default();
     let old = encoder::configure(Family::X264, &s, find("1.22.0"));
     assert_eq!(old.get("nal-hrd"), None);
-    assert!(matches!(old.get("option-string"), Some(PropValue::Str(o)) if o.contains("nal-hrd=cbr")));
+    assert!(
+        matches!(old.get("option-string"), Some(PropValue::Str(o)) if o.contains("nal-hrd=cbr"))
+    );
     let new = encoder::configure(Family::X264, &s, find("newest"));
     assert_eq!(new.get("nal-hrd"), Some(&PropValue::Nick("cbr".into())));
 }

@@ -10,13 +10,19 @@ use std::time::Duration;
 fn first_error(props: &str) -> String {
     init();
     let log = run_launch(&sender(props, 160, 120, 2), Duration::from_secs(20));
-    log.errors.first().cloned().unwrap_or_else(|| panic!("expected an error for {props}: {}", log.text()))
+    log.errors
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("expected an error for {props}: {}", log.text()))
 }
 
 #[test]
 fn unknown_url_scheme_names_url_and_fix() {
     let e = first_error("mode=rtmp url=http://example.com/app/key");
-    assert!(e.contains("url") && e.contains("rtmp://") && e.contains("Fix"), "{e}");
+    assert!(
+        e.contains("url") && e.contains("rtmp://") && e.contains("Fix"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -24,7 +30,10 @@ fn malformed_srt_url_names_the_problem() {
     let e = first_error("mode=srt url=srt://127.0.0.1?mode=caller");
     assert!(e.contains("url") && e.contains("no port"), "{e}");
     let e = first_error("mode=srt url=\"srt://127.0.0.1:9?mode=caller&bogus=1\"");
-    assert!(e.contains("unknown SRT option 'bogus'") && e.contains("latency"), "{e}");
+    assert!(
+        e.contains("unknown SRT option 'bogus'") && e.contains("latency"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -36,37 +45,58 @@ fn empty_url_gives_an_example() {
 #[test]
 fn codec_the_protocol_cannot_carry() {
     let e = first_error("mode=rtmp url=rtmp://127.0.0.1/live/k video-codec=h265");
-    assert!(e.contains("video-codec=h265") && e.contains("1.28") && e.contains("Fix"), "{e}");
+    assert!(
+        e.contains("video-codec=h265") && e.contains("1.28") && e.contains("Fix"),
+        "{e}"
+    );
     let e = first_error("mode=srt url=srt://127.0.0.1:9 video-codec=av1");
     assert!(e.contains("video-codec=av1") && e.contains("1.26"), "{e}");
     let e = first_error("mode=rtmp url=rtmp://127.0.0.1/live/k audio-codec=opus");
-    assert!(e.contains("audio-codec=opus") && e.contains("audio-codec=aac"), "{e}");
+    assert!(
+        e.contains("audio-codec=opus") && e.contains("audio-codec=aac"),
+        "{e}"
+    );
 }
 
 #[test]
 fn encoder_nvenc_without_nvenc_is_a_clear_error() {
     let e = first_error("mode=srt url=srt://127.0.0.1:9 encoder=nvenc");
-    assert!(e.contains("encoder=nvenc") && e.contains("encoder=auto") && e.contains("nvh264enc"), "{e}");
+    assert!(
+        e.contains("encoder=nvenc") && e.contains("encoder=auto") && e.contains("nvh264enc"),
+        "{e}"
+    );
 }
 
 #[test]
 fn forced_encoder_that_does_not_exist_or_mismatches() {
     let e = first_error("mode=srt url=srt://127.0.0.1:9 encoder-name=nosuchenc");
-    assert!(e.contains("encoder-name=nosuchenc") && e.contains("gst-inspect-1.0"), "{e}");
+    assert!(
+        e.contains("encoder-name=nosuchenc") && e.contains("gst-inspect-1.0"),
+        "{e}"
+    );
     let e = first_error("mode=srt url=srt://127.0.0.1:9 encoder-name=x265enc video-codec=h264");
-    assert!(e.contains("encoder-name=x265enc") && e.contains("video/x-h265"), "{e}");
+    assert!(
+        e.contains("encoder-name=x265enc") && e.contains("video/x-h265"),
+        "{e}"
+    );
 }
 
 #[test]
 fn profile_the_codec_does_not_have() {
     let e = first_error("mode=srt url=srt://127.0.0.1:9 video-codec=h265 profile=baseline");
-    assert!(e.contains("profile=baseline") && e.contains("h265") && e.contains("profile=main"), "{e}");
+    assert!(
+        e.contains("profile=baseline") && e.contains("h265") && e.contains("profile=main"),
+        "{e}"
+    );
 }
 
 #[test]
 fn negative_and_absurd_bitrates() {
     let e = first_error("mode=srt url=srt://127.0.0.1:9 avg-bitrate=-5");
-    assert!(e.contains("avg-bitrate=-5") && e.contains("Fix: set avg-bitrate between"), "{e}");
+    assert!(
+        e.contains("avg-bitrate=-5") && e.contains("Fix: set avg-bitrate between"),
+        "{e}"
+    );
     let e = first_error("mode=srt url=srt://127.0.0.1:9 avg-bitrate=100000");
     assert!(e.contains("avg-bitrate=100000"), "{e}");
     let e = first_error("mode=srt url=srt://127.0.0.1:9 max-bitrate=-1");
@@ -76,7 +106,10 @@ fn negative_and_absurd_bitrates() {
 #[test]
 fn modes_of_later_issues_say_so() {
     let e = first_error("mode=rtsp-server");
-    assert!(e.contains("mode=rtsp-server") && e.contains("issue #4"), "{e}");
+    assert!(
+        e.contains("mode=rtsp-server") && e.contains("issue #4"),
+        "{e}"
+    );
     let e = first_error("mode=webrtc");
     assert!(e.contains("issue #7"), "{e}");
 }
@@ -96,7 +129,9 @@ fn encoder_warnings_name_the_encoder() {
     );
     assert!(log.errors.is_empty(), "{}", log.text());
     assert!(
-        log.warnings.iter().any(|w| w.contains("intra-refresh-length: x264enc")),
+        log.warnings
+            .iter()
+            .any(|w| w.contains("intra-refresh-length: x264enc")),
         "{}",
         log.text()
     );
@@ -111,7 +146,11 @@ fn capture_logs() -> Arc<Mutex<Vec<String>>> {
     gst::log::remove_default_log_function();
     gst::log::add_log_function(move |cat, _level, _file, _func, _line, obj, msg| {
         if cat.name() == "nvencstreamsink" {
-            let text = format!("{} {:?}", msg.get().map(|m| m.to_string()).unwrap_or_default(), obj.map(|o| o.to_string()));
+            let text = format!(
+                "{} {:?}",
+                msg.get().map(|m| m.to_string()).unwrap_or_default(),
+                obj.map(|o| o.to_string())
+            );
             l.lock().unwrap().push(text);
         }
     });
@@ -137,12 +176,18 @@ fn stream_key_never_appears_in_errors_messages_or_logs() {
     let text = log.text();
     assert!(!log.errors.is_empty(), "{text}");
     let e = &log.errors[0];
-    assert!(e.contains("rtmp://user:<redacted>@127.0.0.1:9/app/<redacted>"), "{e}");
+    assert!(
+        e.contains("rtmp://user:<redacted>@127.0.0.1:9/app/<redacted>"),
+        "{e}"
+    );
     assert!(e.contains("Fix: check that the server"), "{e}");
     let all_logs = logs.lock().unwrap().join("\n");
     for s in [secret, password, "other-pass-123"] {
         assert!(!text.contains(s), "{s} in bus messages: {text}");
         assert!(!all_logs.contains(s), "{s} in debug log: {all_logs}");
     }
-    assert!(all_logs.contains("starting mode"), "the log was captured: {all_logs}");
+    assert!(
+        all_logs.contains("starting mode"),
+        "the log was captured: {all_logs}"
+    );
 }

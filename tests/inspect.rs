@@ -9,18 +9,33 @@ use gst::prelude::*;
 fn every_property_has_a_real_blurb() {
     common::init();
     let factory = gst::ElementFactory::find("nvencstreamsink").expect("registered");
-    assert!(factory.metadata(gst::ELEMENT_METADATA_DESCRIPTION).is_some_and(|d| d.len() > 40));
+    assert!(factory
+        .metadata(gst::ELEMENT_METADATA_DESCRIPTION)
+        .is_some_and(|d| d.len() > 40));
     let element = factory.create().build().expect("create");
     let own = element.type_();
     let mut count = 0;
-    for p in element.list_properties().iter().filter(|p| p.owner_type() == own) {
+    for p in element
+        .list_properties()
+        .iter()
+        .filter(|p| p.owner_type() == own)
+    {
         count += 1;
         let blurb = p.blurb().unwrap_or("");
-        assert!(blurb.len() >= 15, "{}: blurb '{blurb}' is too short", p.name());
+        assert!(
+            blurb.len() >= 15,
+            "{}: blurb '{blurb}' is too short",
+            p.name()
+        );
         assert_ne!(blurb, p.nick(), "{}: blurb repeats the nick", p.name());
         if let Some(e) = p.downcast_ref::<glib::ParamSpecEnum>() {
             for v in e.enum_class().values() {
-                assert!(v.name().len() > v.nick().len(), "{}: enum value {} undocumented", p.name(), v.nick());
+                assert!(
+                    v.name().len() > v.nick().len(),
+                    "{}: enum value {} undocumented",
+                    p.name(),
+                    v.nick()
+                );
             }
         }
     }
@@ -32,15 +47,46 @@ fn every_property_has_a_real_blurb() {
 #[test]
 fn every_design_property_exists() {
     common::init();
-    let element = gst::ElementFactory::make("nvencstreamsink").build().expect("create");
+    let element = gst::ElementFactory::make("nvencstreamsink")
+        .build()
+        .expect("create");
     for name in [
-        "active", "mode", "port", "stream-name", "multicast", "url", "fps", "video-codec", "profile",
-        "quality", "keyframe-interval", "max-bframes", "intra-refresh-period", "intra-refresh-length",
-        "bitrate-mode", "avg-bitrate", "max-bitrate", "num-slices", "mux-rate", "vbv-buffer-size",
-        "rtmp-buffer-size", "audio-codec", "audio-bitrate", "include-silent-audio", "stats",
-        "rtmp-username", "rtmp-password", "reconnect-attempts", "reconnect-interval", "connection-state",
-        "encoder", "encoder-name",
+        "active",
+        "mode",
+        "port",
+        "stream-name",
+        "multicast",
+        "url",
+        "fps",
+        "video-codec",
+        "profile",
+        "quality",
+        "keyframe-interval",
+        "max-bframes",
+        "intra-refresh-period",
+        "intra-refresh-length",
+        "bitrate-mode",
+        "avg-bitrate",
+        "max-bitrate",
+        "num-slices",
+        "mux-rate",
+        "vbv-buffer-size",
+        "rtmp-buffer-size",
+        "audio-codec",
+        "audio-bitrate",
+        "include-silent-audio",
+        "stats",
+        "rtmp-username",
+        "rtmp-password",
+        "reconnect-attempts",
+        "reconnect-interval",
+        "connection-state",
+        "encoder",
+        "encoder-name",
     ] {
-        assert!(element.find_property(name).is_some(), "missing property {name}");
+        assert!(
+            element.find_property(name).is_some(),
+            "missing property {name}"
+        );
     }
 }

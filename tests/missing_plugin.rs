@@ -18,17 +18,32 @@ fn hide(factory: &str) {
 fn missing_muxer_and_encoder_name_their_packages() {
     init();
     hide("flvmux");
-    let log = run_launch(&sender("mode=rtmp url=rtmp://127.0.0.1:9/live/k", 160, 120, 1), Duration::from_secs(20));
+    let log = run_launch(
+        &sender("mode=rtmp url=rtmp://127.0.0.1:9/live/k", 160, 120, 1),
+        Duration::from_secs(20),
+    );
     let e = log.errors.first().cloned().unwrap_or_default();
     assert!(e.contains("'flvmux' is missing"), "{}", log.text());
-    assert!(e.contains("apt-get install gstreamer1.0-plugins-good"), "{e}");
+    assert!(
+        e.contains("apt-get install gstreamer1.0-plugins-good"),
+        "{e}"
+    );
     assert!(e.contains("mode=rtmp"), "{e}");
 
     hide("x265enc");
     let log = run_launch(
-        &sender("mode=srt url=srt://127.0.0.1:9 video-codec=h265", 160, 120, 1),
+        &sender(
+            "mode=srt url=srt://127.0.0.1:9 video-codec=h265",
+            160,
+            120,
+            1,
+        ),
         Duration::from_secs(20),
     );
     let e = log.errors.first().cloned().unwrap_or_default();
-    assert!(e.contains("'x265enc' is missing") && e.contains("gstreamer1.0-plugins-bad"), "{}", log.text());
+    assert!(
+        e.contains("'x265enc' is missing") && e.contains("gstreamer1.0-plugins-bad"),
+        "{}",
+        log.text()
+    );
 }

@@ -37,12 +37,26 @@ fn nginx(auth_port: Option<u16>) -> Nginx {
     let peer = Peer::spawn(
         "nginx",
         Command::new("nginx")
-            .args(["-p", dir.to_str().expect("dir"), "-c", "nginx.conf", "-e", "stderr"])
+            .args([
+                "-p",
+                dir.to_str().expect("dir"),
+                "-c",
+                "nginx.conf",
+                "-e",
+                "stderr",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_tcp(port, Duration::from_secs(10)), "nginx did not listen on {port}");
-    Nginx { _peer: peer, port, dir }
+    assert!(
+        wait_tcp(port, Duration::from_secs(10)),
+        "nginx did not listen on {port}"
+    );
+    Nginx {
+        _peer: peer,
+        port,
+        dir,
+    }
 }
 
 /// ffprobe as an RTMP player, decoding the first 3 s of stream time (a live RTMP play never ends by
@@ -50,8 +64,20 @@ fn nginx(auth_port: Option<u16>) -> Nginx {
 fn spawn_player(url: String) -> std::thread::JoinHandle<serde_json::Value> {
     std::thread::spawn(move || {
         poll(Duration::from_secs(15), || {
-            let v = ffprobe(&["-read_intervals", "%+3", "-count_frames", "-show_streams", &url], Duration::from_secs(25));
-            v["streams"].as_array().filter(|a| !a.is_empty()).map(|_| v.clone())
+            let v = ffprobe(
+                &[
+                    "-read_intervals",
+                    "%+3",
+                    "-count_frames",
+                    "-show_streams",
+                    &url,
+                ],
+                Duration::from_secs(25),
+            );
+            v["streams"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|_| v.clone())
         })
         .unwrap_or_default()
     })
@@ -65,7 +91,10 @@ fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value
 }
 
 fn frames(s: &serde_json::Value) -> u64 {
-    s["nb_read_frames"].as_str().and_then(|v| v.parse().ok()).unwrap_or(0)
+    s["nb_read_frames"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -75,7 +104,12 @@ fn nginx_relays_h264_main_with_silent_aac() {
     let url = format!("rtmp://127.0.0.1:{}/live/cam1", ng.port);
     let player = spawn_player(url.clone());
     let log = run_launch(
-        &sender(&format!("mode=rtmp url={url} profile=main keyframe-interval=15"), 320, 240, 6),
+        &sender(
+            &format!("mode=rtmp url={url} profile=main keyframe-interval=15"),
+            320,
+            240,
+            6,
+        ),
         Duration::from_secs(30),
     );
     assert!(log.errors.is_empty(), "{}", log.text());
@@ -95,7 +129,8 @@ fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
     let ng = nginx(None);
     let url = format!("rtmp://127.0.0.1:{}/live/cam2", ng.port);
     let player = spawn_player(url.clone());
-    let launch = format!(
+    let launch =
+        format!(
         "{} audio-codec=mp3 audio-bitrate=96 audiotestsrc is-live=true num-buffers=260 ! s.audio",
         sender(&format!("mode=rtmp url={url} profile=high keyframe-interval=15"), 320, 240, 6)
     );
@@ -122,7 +157,10 @@ fn auth_server(key: &str) -> (Peer, u16) {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_tcp(port, Duration::from_secs(10)), "auth server did not start");
+    assert!(
+        wait_tcp(port, Duration::from_secs(10)),
+        "auth server did not start"
+    );
     (peer, port)
 }
 
@@ -134,7 +172,15 @@ fn publish_auth_accepts_the_right_key() {
     let ng = nginx(Some(auth_port));
     let url = format!("rtmp://127.0.0.1:{}/live/cam?key={key}", ng.port);
     let player = spawn_player(format!("rtmp://127.0.0.1:{}/live/cam", ng.port));
-    let log = run_launch(&sender(&format!("mode=rtmp url=\"{url}\" keyframe-interval=15"), 320, 240, 5), Duration::from_secs(30));
+    let log = run_launch(
+        &sender(
+            &format!("mode=rtmp url=\"{url}\" keyframe-interval=15"),
+            320,
+            240,
+            5,
+        ),
+        Duration::from_secs(30),
+    );
     assert!(log.errors.is_empty(), "{}", log.text());
     let probe = player.join().expect("player");
     assert!(frames(stream(&probe, "video")) >= 45, "{probe}");
@@ -147,7 +193,10 @@ fn publish_auth_refuses_a_wrong_key_clearly_and_never_shows_it() {
     let ng = nginx(Some(auth_port));
     let wrong = "wrong-key-9999";
     let url = format!("rtmp://127.0.0.1:{}/live/cam?key={wrong}", ng.port);
-    let log = run_launch(&sender(&format!("mode=rtmp url=\"{url}\""), 160, 120, 10), Duration::from_secs(30));
+    let log = run_launch(
+        &sender(&format!("mode=rtmp url=\"{url}\""), 160, 120, 10),
+        Duration::from_secs(30),
+    );
     let text = log.text();
     assert!(!log.errors.is_empty(), "expected an error: {text}");
     let err = &log.errors[0];

@@ -11,7 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn spawn_sender(props: String, w: u32, h: u32, secs: u32) -> std::thread::JoinHandle<BusLog> {
-    std::thread::spawn(move || run_launch(&sender(&props, w, h, secs), Duration::from_secs(secs as u64 + 20)))
+    std::thread::spawn(move || {
+        run_launch(
+            &sender(&props, w, h, secs),
+            Duration::from_secs(secs as u64 + 20),
+        )
+    })
 }
 
 #[test]
@@ -19,7 +24,9 @@ fn listener_is_read_by_ffprobe_with_codec_profile_and_size() {
     init();
     let port = free_port();
     let s = spawn_sender(
-        format!("mode=srt url=srt://127.0.0.1:{port}?mode=listener profile=high keyframe-interval=15"),
+        format!(
+            "mode=srt url=srt://127.0.0.1:{port}?mode=listener profile=high keyframe-interval=15"
+        ),
         320,
         240,
         6,
@@ -28,10 +35,19 @@ fn listener_is_read_by_ffprobe_with_codec_profile_and_size() {
     // The listener binds when the sender starts; ffprobe retries until it is there.
     let probe = poll(Duration::from_secs(10), || {
         let v = ffprobe(
-            &["-count_frames", "-select_streams", "v:0", "-show_streams", &url],
+            &[
+                "-count_frames",
+                "-select_streams",
+                "v:0",
+                "-show_streams",
+                &url,
+            ],
             Duration::from_secs(15),
         );
-        v["streams"].as_array().filter(|a| !a.is_empty()).map(|_| v.clone())
+        v["streams"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|_| v.clone())
     })
     .expect("ffprobe read the SRT stream");
     let log = s.join().expect("sender thread");
@@ -41,21 +57,29 @@ fn listener_is_read_by_ffprobe_with_codec_profile_and_size() {
     assert_eq!(st["profile"], "High", "{probe}");
     assert_eq!(st["width"], 320);
     assert_eq!(st["height"], 240);
-    let frames: u64 = st["nb_read_frames"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let frames: u64 = st["nb_read_frames"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     assert!(frames >= 60, "decoded only {frames} frames: {probe}");
 }
 
 /// Receives with srtsrc as caller and counts decoded frames.
 fn receive_frames(uri: &str, extra: &str, timeout: Duration) -> (u64, BusLog) {
     let launch = format!("srtsrc uri=\"{uri}\" {extra} ! tsdemux ! h264parse ! avdec_h264 ! fakesink name=out sync=false");
-    let pipeline = gst::parse::launch(&launch).expect("receiver").downcast::<gst::Pipeline>().expect("pipeline");
+    let pipeline = gst::parse::launch(&launch)
+        .expect("receiver")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
     let frames = Arc::new(AtomicU64::new(0));
     let f = frames.clone();
     let sink = pipeline.by_name("out").expect("out");
-    sink.static_pad("sink").expect("pad").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-        f.fetch_add(1, Ordering::Relaxed);
-        gst::PadProbeReturn::Ok
-    });
+    sink.static_pad("sink")
+        .expect("pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            f.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
     let log = run_pipeline(&pipeline, timeout, |_| false);
     let _ = pipeline.set_state(gst::State::Null);
     (frames.load(Ordering::Relaxed), log)
@@ -74,7 +98,11 @@ fn listener_with_passphrase_is_decoded_by_srtsrc() {
     );
     let uri = format!("srt://127.0.0.1:{port}?mode=caller");
     let frames = poll(Duration::from_secs(10), || {
-        let (n, _) = receive_frames(&uri, &format!("passphrase={pass} pbkeylen=16"), Duration::from_secs(8));
+        let (n, _) = receive_frames(
+            &uri,
+            &format!("passphrase={pass} pbkeylen=16"),
+            Duration::from_secs(8),
+        );
         (n > 0).then_some(n)
     })
     .expect("srtsrc decoded frames");
@@ -98,7 +126,9 @@ fn transmit_listener(port: u16, passphrase: Option<&str>, out: &std::path::Path)
             .stderr(Stdio::null()),
     );
     // Listening once the UDP port is taken.
-    let bound = poll(Duration::from_secs(5), || std::net::UdpSocket::bind(("0.0.0.0", port)).err());
+    let bound = poll(Duration::from_secs(5), || {
+        std::net::UdpSocket::bind(("0.0.0.0", port)).err()
+    });
     assert!(bound.is_some(), "srt-live-transmit did not bind {port}");
     peer
 }
@@ -113,18 +143,38 @@ fn caller_to_transmit(passphrase: Option<&str>) {
     if let Some(p) = passphrase {
         url.push_str(&format!("&passphrase={p}"));
     }
-    let log = run_launch(&sender(&format!("mode=srt url=\"{url}\" keyframe-interval=30"), 320, 240, 4), Duration::from_secs(25));
+    let log = run_launch(
+        &sender(
+            &format!("mode=srt url=\"{url}\" keyframe-interval=30"),
+            320,
+            240,
+            4,
+        ),
+        Duration::from_secs(25),
+    );
     assert!(log.errors.is_empty(), "{}", log.text());
     assert!(log.eos, "{}", log.text());
     drop(peer);
     let probe = ffprobe(
-        &["-count_frames", "-select_streams", "v:0", "-show_streams", out.to_str().expect("path")],
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_streams",
+            out.to_str().expect("path"),
+        ],
         Duration::from_secs(20),
     );
     let st = &probe["streams"][0];
     assert_eq!(st["codec_name"], "h264", "{probe}");
-    let frames: u64 = st["nb_read_frames"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-    assert!(frames >= 100, "far side decoded {frames} of 120 frames: {probe}");
+    let frames: u64 = st["nb_read_frames"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        frames >= 100,
+        "far side decoded {frames} of 120 frames: {probe}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -146,7 +196,12 @@ fn wrong_passphrase_is_a_clear_error_without_the_secret() {
     let _peer = transmit_listener(port, Some("the-right-passphrase"), &dir.join("x.ts"));
     let wrong = "a-wrong-passphrase-789";
     let log = run_launch(
-        &sender(&format!("mode=srt url=\"srt://127.0.0.1:{port}?mode=caller&passphrase={wrong}\""), 160, 120, 5),
+        &sender(
+            &format!("mode=srt url=\"srt://127.0.0.1:{port}?mode=caller&passphrase={wrong}\""),
+            160,
+            120,
+            5,
+        ),
         Duration::from_secs(20),
     );
     let text = log.text();
@@ -173,17 +228,23 @@ fn cbr_bitrate_is_within_20_percent_of_avg_bitrate() {
         "srtsrc uri=srt://127.0.0.1:{port}?mode=caller ! tsdemux ! h264parse ! fakesink name=out sync=false"
     );
     let measured = poll(Duration::from_secs(10), || {
-        let pipeline = gst::parse::launch(&launch).ok()?.downcast::<gst::Pipeline>().ok()?;
+        let pipeline = gst::parse::launch(&launch)
+            .ok()?
+            .downcast::<gst::Pipeline>()
+            .ok()?;
         let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, usize)>::new()));
         let s2 = samples.clone();
-        pipeline.by_name("out")?.static_pad("sink")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
-                if let Some(pts) = b.pts() {
-                    s2.lock().unwrap().push((pts.nseconds(), b.size()));
+        pipeline.by_name("out")?.static_pad("sink")?.add_probe(
+            gst::PadProbeType::BUFFER,
+            move |_, info| {
+                if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                    if let Some(pts) = b.pts() {
+                        s2.lock().unwrap().push((pts.nseconds(), b.size()));
+                    }
                 }
-            }
-            gst::PadProbeReturn::Ok
-        });
+                gst::PadProbeReturn::Ok
+            },
+        );
         run_pipeline(&pipeline, Duration::from_secs(20), |_| false);
         let _ = pipeline.set_state(gst::State::Null);
         let v = samples.lock().unwrap().clone();
@@ -194,8 +255,15 @@ fn cbr_bitrate_is_within_20_percent_of_avg_bitrate() {
     // Skip the first second (join and rate-control start), measure over 10 s of stream time.
     let t0 = measured[0].0 + 1_000_000_000;
     let t1 = t0 + 10_000_000_000;
-    let bytes: usize = measured.iter().filter(|(t, _)| *t >= t0 && *t < t1).map(|(_, b)| b).sum();
+    let bytes: usize = measured
+        .iter()
+        .filter(|(t, _)| *t >= t0 && *t < t1)
+        .map(|(_, b)| b)
+        .sum();
     let mbps = bytes as f64 * 8.0 / 10.0 / 1e6;
     println!("measured CBR video bitrate: {mbps:.3} Mbit/s (target 1.0)");
-    assert!((0.8..=1.2).contains(&mbps), "measured {mbps} Mbit/s for avg-bitrate=1.0");
+    assert!(
+        (0.8..=1.2).contains(&mbps),
+        "measured {mbps} Mbit/s for avg-bitrate=1.0"
+    );
 }

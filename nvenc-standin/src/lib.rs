@@ -59,7 +59,9 @@ pub struct Schema {
 pub fn schema(section: &str) -> Result<Schema, String> {
     let root: Json = serde_json::from_str(SCHEMA_JSON).map_err(|e| e.to_string())?;
     let nv = &root[section]["nvcodec"];
-    let elements = nv["elements"].as_object().ok_or(format!("no section {section}"))?;
+    let elements = nv["elements"]
+        .as_object()
+        .ok_or(format!("no section {section}"))?;
     let others = nv["other-types"].as_object().cloned().unwrap_or_default();
     let mut enums = HashMap::new();
     for (name, t) in &others {
@@ -72,7 +74,10 @@ pub fn schema(section: &str) -> Result<Schema, String> {
                             (
                                 v["name"].as_str().unwrap_or("").to_string(),
                                 v["desc"].as_str().unwrap_or("").to_string(),
-                                v["value"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+                                v["value"]
+                                    .as_str()
+                                    .and_then(|s| s.parse().ok())
+                                    .unwrap_or(0),
                             )
                         })
                         .collect()
@@ -85,7 +90,11 @@ pub fn schema(section: &str) -> Result<Schema, String> {
     for (name, e) in elements {
         let hierarchy: Vec<String> = e["hierarchy"]
             .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut props = Vec::new();
         let mut add = |obj: &Json| {
@@ -119,7 +128,10 @@ pub fn schema(section: &str) -> Result<Schema, String> {
             props,
         });
     }
-    Ok(Schema { elements: out, enums })
+    Ok(Schema {
+        elements: out,
+        enums,
+    })
 }
 
 fn num<T: std::str::FromStr>(j: &Json, key: &str) -> Option<T> {
@@ -158,7 +170,12 @@ fn enum_type(name: &str, values: &SchemaEnum) -> glib::Type {
     let table = Box::leak(table.into_boxed_slice());
     let cname = CString::new(type_name).unwrap_or_default();
     // SAFETY: the table is NUL-terminated and lives forever.
-    unsafe { from_glib(glib::gobject_ffi::g_enum_register_static(cname.into_raw(), table.as_ptr())) }
+    unsafe {
+        from_glib(glib::gobject_ffi::g_enum_register_static(
+            cname.into_raw(),
+            table.as_ptr(),
+        ))
+    }
 }
 
 fn flags(j: &Json) -> glib::ParamFlags {
@@ -221,12 +238,19 @@ pub fn param_spec(p: &SchemaProp, enums: &HashMap<String, SchemaEnum>) -> Option
             .default_value(num(j, "default")?)
             .flags(f)
             .build(),
-        "GstObject" => glib::ParamSpecObject::builder::<gst::Object>(name).blurb(blurb).flags(f).build(),
+        "GstObject" => glib::ParamSpecObject::builder::<gst::Object>(name)
+            .blurb(blurb)
+            .flags(f)
+            .build(),
         other => {
             let values = enums.get(other)?;
             let t = enum_type(other, values);
             let default_nick = j["default"].as_str()?.split(' ').next()?.to_string();
-            let default = values.iter().find(|(n, _, _)| *n == default_nick).map(|v| v.2).unwrap_or(0);
+            let default = values
+                .iter()
+                .find(|(n, _, _)| *n == default_nick)
+                .map(|v| v.2)
+                .unwrap_or(0);
             // SAFETY: `t` is a registered enum type and `default` one of its values.
             unsafe {
                 let cname = CString::new(name).ok()?;
@@ -279,11 +303,26 @@ unsafe extern "C" fn subtype_class_init(klass: glib::ffi::gpointer, data: glib::
     unsafe {
         let data = &*(data as *const SubtypeData);
         let oclass = klass as *mut glib::gobject_ffi::GObjectClass;
+        // GObject resets these for every derived class: take the base's (our Rust base type's) ones.
+        let parent = glib::gobject_ffi::g_type_class_peek_parent(klass)
+            as *mut glib::gobject_ffi::GObjectClass;
+        if !parent.is_null() {
+            (*oclass).set_property = (*parent).set_property;
+            (*oclass).get_property = (*parent).get_property;
+        }
         for (i, spec) in data.specs.iter().enumerate() {
-            glib::gobject_ffi::g_object_class_install_property(oclass, (i + 1) as u32, spec.to_glib_full());
+            glib::gobject_ffi::g_object_class_install_property(
+                oclass,
+                (i + 1) as u32,
+                spec.to_glib_full(),
+            );
         }
         let eclass = klass as *mut gst::ffi::GstElementClass;
-        let long = CString::new(format!("{} (TEST STAND-IN: software encoder, no GPU)", data.element)).unwrap_or_default();
+        let long = CString::new(format!(
+            "{} (TEST STAND-IN: software encoder, no GPU)",
+            data.element
+        ))
+        .unwrap_or_default();
         let klass_s = CString::new(data.klass.as_str()).unwrap_or_default();
         let desc = CString::new(format!(
             "TEST STAND-IN for NVIDIA NVENC, encoding in software; property schema of the real element: {}",
@@ -291,14 +330,26 @@ unsafe extern "C" fn subtype_class_init(klass: glib::ffi::gpointer, data: glib::
         ))
         .unwrap_or_default();
         let author = CString::new("tdstream tests").unwrap_or_default();
-        gst::ffi::gst_element_class_set_metadata(eclass, long.as_ptr(), klass_s.as_ptr(), desc.as_ptr(), author.as_ptr());
+        gst::ffi::gst_element_class_set_metadata(
+            eclass,
+            long.as_ptr(),
+            klass_s.as_ptr(),
+            desc.as_ptr(),
+            author.as_ptr(),
+        );
         let media = match data.codec {
             Codec::H264 => "video/x-h264, stream-format=byte-stream, alignment=au",
             Codec::H265 => "video/x-h265, stream-format=byte-stream, alignment=au",
             Codec::Av1 => "video/x-av1",
         };
-        if let (Ok(caps), Some(raw)) = (media.parse::<gst::Caps>(), "video/x-raw".parse::<gst::Caps>().ok()) {
-            for (name, dir, caps) in [("sink", gst::PadDirection::Sink, raw), ("src", gst::PadDirection::Src, caps)] {
+        if let (Ok(caps), Some(raw)) = (
+            media.parse::<gst::Caps>(),
+            "video/x-raw".parse::<gst::Caps>().ok(),
+        ) {
+            for (name, dir, caps) in [
+                ("sink", gst::PadDirection::Sink, raw),
+                ("src", gst::PadDirection::Src, caps),
+            ] {
                 if let Ok(t) = gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps) {
                     gst::ffi::gst_element_class_add_pad_template(eclass, t.to_glib_full());
                 }
@@ -317,7 +368,11 @@ fn rank_of(s: &str) -> gst::Rank {
     } else {
         gst::Rank::NONE
     };
-    let plus: i32 = s.split('+').nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    let plus: i32 = s
+        .split('+')
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
     gst::Rank::from(i32::from(base) + plus)
 }
 
@@ -327,7 +382,11 @@ pub fn register(section: &str) -> Result<Vec<String>, String> {
     static DONE: Mutex<Option<String>> = Mutex::new(None);
     let mut done = DONE.lock().map_err(|e| e.to_string())?;
     if let Some(prev) = done.as_ref() {
-        return if prev == section { Ok(Vec::new()) } else { Err(format!("already registered {prev}")) };
+        return if prev == section {
+            Ok(Vec::new())
+        } else {
+            Err(format!("already registered {prev}"))
+        };
     }
     let schema = schema(section)?;
     let base = imp::StandinEnc::type_();
@@ -349,7 +408,11 @@ pub fn register(section: &str) -> Result<Vec<String>, String> {
         } else {
             Codec::H264
         };
-        let specs = e.props.iter().filter_map(|p| param_spec(p, &schema.enums)).collect::<Vec<_>>();
+        let specs = e
+            .props
+            .iter()
+            .filter_map(|p| param_spec(p, &schema.enums))
+            .collect::<Vec<_>>();
         if specs.len() != e.props.len() {
             return Err(format!("{}: could not build every property", e.name));
         }
@@ -372,17 +435,29 @@ pub fn register(section: &str) -> Result<Vec<String>, String> {
             instance_init: None,
             value_table: std::ptr::null(),
         };
-        let type_name = CString::new(format!("TdStandin{}", e.hierarchy.first().cloned().unwrap_or_else(|| e.name.clone())))
-            .map_err(|e| e.to_string())?;
+        let type_name = CString::new(format!(
+            "TdStandin{}",
+            e.hierarchy
+                .first()
+                .cloned()
+                .unwrap_or_else(|| e.name.clone())
+        ))
+        .map_err(|e| e.to_string())?;
         // SAFETY: a plain derived type of our base, with the base's sizes.
         let t: glib::Type = unsafe {
-            from_glib(glib::gobject_ffi::g_type_register_static(base.into_glib(), type_name.as_ptr(), &info, 0))
+            from_glib(glib::gobject_ffi::g_type_register_static(
+                base.into_glib(),
+                type_name.as_ptr(),
+                &info,
+                0,
+            ))
         };
         if t == glib::Type::INVALID {
             return Err(format!("{}: type registration failed", e.name));
         }
         SUBTYPES.lock().map_err(|e| e.to_string())?.insert(t, data);
-        gst::Element::register(None, &e.name, rank_of(&e.rank), t).map_err(|err| err.to_string())?;
+        gst::Element::register(None, &e.name, rank_of(&e.rank), t)
+            .map_err(|err| err.to_string())?;
         names.push(e.name.clone());
     }
     *done = Some(section.to_string());
@@ -399,7 +474,10 @@ mod imp {
 
     impl Default for StandinEnc {
         fn default() -> Self {
-            StandinEnc { values: Mutex::new(HashMap::new()), inner: Mutex::new(None) }
+            StandinEnc {
+                values: Mutex::new(HashMap::new()),
+                inner: Mutex::new(None),
+            }
         }
     }
 
@@ -416,10 +494,19 @@ mod imp {
         }
 
         fn apply(&self, name: &str, value: &glib::Value) {
-            let Some(inner) = self.inner.lock().ok().and_then(|g| g.clone()) else { return };
-            let factory = inner.factory().map(|f| f.name().to_string()).unwrap_or_default();
+            let Some(inner) = self.inner.lock().ok().and_then(|g| g.clone()) else {
+                return;
+            };
+            let factory = inner
+                .factory()
+                .map(|f| f.name().to_string())
+                .unwrap_or_default();
             let as_i64 = || -> Option<i64> {
-                value.get::<u32>().map(i64::from).ok().or_else(|| value.get::<i32>().map(i64::from).ok())
+                value
+                    .get::<u32>()
+                    .map(i64::from)
+                    .ok()
+                    .or_else(|| value.get::<i32>().map(i64::from).ok())
             };
             match (name, factory.as_str()) {
                 ("bitrate", "x264enc" | "x265enc") => {
@@ -461,7 +548,9 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
-            let Some(data) = subtype_data(obj.type_()) else { return };
+            let Some(data) = subtype_data(obj.type_()) else {
+                return;
+            };
             let mut values = HashMap::new();
             for s in &data.specs {
                 values.insert(s.name().to_string(), send(s.default_value().clone()));
@@ -488,6 +577,10 @@ mod imp {
                         super::set_enum(&enc, "tune", "zerolatency")?;
                     } else {
                         enc.set_property_from_str("tune", "zerolatency");
+                        // Like NVENC, honour the profile that downstream caps ask for (x264 lowers
+                        // CABAC/8x8 itself for baseline/main).
+                        enc.set_property("cabac", true);
+                        enc.set_property("dct8x8", true);
                     }
                 }
                 obj.add_many([&convert, &enc]).ok()?;
@@ -495,7 +588,9 @@ mod imp {
                 for (name, el) in [("sink", &convert), ("src", &enc)] {
                     let templ = obj.pad_template(name)?;
                     let target = el.static_pad(name)?;
-                    let pad = gst::GhostPad::builder_from_template(&templ).name(name).build();
+                    let pad = gst::GhostPad::builder_from_template(&templ)
+                        .name(name)
+                        .build();
                     pad.set_target(Some(&target)).ok()?;
                     obj.add_pad(&pad).ok()?;
                 }
@@ -537,23 +632,24 @@ mod imp {
     impl GstObjectImpl for StandinEnc {}
 
     impl ElementImpl for StandinEnc {
-        fn change_state(&self, t: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        fn change_state(
+            &self,
+            t: gst::StateChange,
+        ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
             let fail = std::env::var(FAIL_ENV).unwrap_or_default();
             match (t, fail.as_str()) {
                 (gst::StateChange::NullToReady, "no-device") => {
                     gst::element_imp_error!(
                         self,
                         gst::LibraryError::Init,
-                        ["Failed to open CUDA device (stand-in: simulated machine without a CUDA device)"]
-                    );
+                        ("Failed to open CUDA device (stand-in: simulated machine without a CUDA device)"));
                     return Err(gst::StateChangeError);
                 }
                 (gst::StateChange::ReadyToPaused, "sessions") => {
                     gst::element_imp_error!(
                         self,
                         gst::LibraryError::Init,
-                        ["OpenEncodeSessionEx failed: NV_ENC_ERR_OUT_OF_MEMORY (stand-in: simulated exhausted NVENC encode sessions)"]
-                    );
+                        ("OpenEncodeSessionEx failed: NV_ENC_ERR_OUT_OF_MEMORY (stand-in: simulated exhausted NVENC encode sessions)"));
                     return Err(gst::StateChangeError);
                 }
                 _ => {}

@@ -36,19 +36,84 @@ const NV_PKG: &str = "gstreamer1.0-plugins-bad (nvcodec) and the NVIDIA driver's
 /// the pre-1.26 implementation is moved behind `nvautogpu*`/`nvcuda*` at run time (see
 /// [`super::nvenc::is_legacy`]).
 pub const KNOWN_ENCODERS: &[KnownEncoder] = &[
-    KnownEncoder { factory: "nvh264enc", codec: Codec::H264, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvautogpuh264enc", codec: Codec::H264, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvcudah264enc", codec: Codec::H264, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvh265enc", codec: Codec::H265, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvautogpuh265enc", codec: Codec::H265, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvcudah265enc", codec: Codec::H265, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvav1enc", codec: Codec::Av1, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "nvautogpuav1enc", codec: Codec::Av1, family: Family::Nvenc, package: NV_PKG },
-    KnownEncoder { factory: "x264enc", codec: Codec::H264, family: Family::X264, package: "gstreamer1.0-plugins-ugly" },
-    KnownEncoder { factory: "x265enc", codec: Codec::H265, family: Family::X265, package: "gstreamer1.0-plugins-bad" },
-    KnownEncoder { factory: "svtav1enc", codec: Codec::Av1, family: Family::SvtAv1, package: "gstreamer1.0-plugins-bad (GStreamer 1.24+)" },
-    KnownEncoder { factory: "av1enc", codec: Codec::Av1, family: Family::Aom, package: "gstreamer1.0-plugins-bad" },
-    KnownEncoder { factory: "rav1enc", codec: Codec::Av1, family: Family::Rav1e, package: "gst-plugins-rs (rav1e), not packaged in Debian 12" },
+    KnownEncoder {
+        factory: "nvh264enc",
+        codec: Codec::H264,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvautogpuh264enc",
+        codec: Codec::H264,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvcudah264enc",
+        codec: Codec::H264,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvh265enc",
+        codec: Codec::H265,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvautogpuh265enc",
+        codec: Codec::H265,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvcudah265enc",
+        codec: Codec::H265,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvav1enc",
+        codec: Codec::Av1,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "nvautogpuav1enc",
+        codec: Codec::Av1,
+        family: Family::Nvenc,
+        package: NV_PKG,
+    },
+    KnownEncoder {
+        factory: "x264enc",
+        codec: Codec::H264,
+        family: Family::X264,
+        package: "gstreamer1.0-plugins-ugly",
+    },
+    KnownEncoder {
+        factory: "x265enc",
+        codec: Codec::H265,
+        family: Family::X265,
+        package: "gstreamer1.0-plugins-bad",
+    },
+    KnownEncoder {
+        factory: "svtav1enc",
+        codec: Codec::Av1,
+        family: Family::SvtAv1,
+        package: "gstreamer1.0-plugins-bad (GStreamer 1.24+)",
+    },
+    KnownEncoder {
+        factory: "av1enc",
+        codec: Codec::Av1,
+        family: Family::Aom,
+        package: "gstreamer1.0-plugins-bad",
+    },
+    KnownEncoder {
+        factory: "rav1enc",
+        codec: Codec::Av1,
+        family: Family::Rav1e,
+        package: "gst-plugins-rs (rav1e), not packaged in Debian 12",
+    },
 ];
 
 pub fn known(factory: &str) -> Option<&'static KnownEncoder> {

@@ -43,7 +43,10 @@ impl<'a> ConfigBuilder<'a> {
     pub fn new(schema: &'a dyn PropertySchema, input_format: &'static str) -> Self {
         ConfigBuilder {
             schema,
-            config: EncoderConfig { input_format, ..Default::default() },
+            config: EncoderConfig {
+                input_format,
+                ..Default::default()
+            },
         }
     }
 

@@ -13,8 +13,12 @@ use super::settings::{BitrateMode, EncoderSettings};
 const P_PRESETS_LOW_LATENCY: [&str; 4] = ["p1", "p2", "p4", "p6"];
 const P_PRESETS_HIGH_LATENCY: [&str; 4] = ["p3", "p4", "p6", "p7"];
 /// Presets of the legacy generation (1.22 and the old encoder).
-const LEGACY_PRESETS_LOW_LATENCY: [&str; 4] =
-    ["low-latency-hp", "low-latency-hp", "low-latency", "low-latency-hq"];
+const LEGACY_PRESETS_LOW_LATENCY: [&str; 4] = [
+    "low-latency-hp",
+    "low-latency",
+    "low-latency-hq",
+    "low-latency-hq",
+];
 const LEGACY_PRESETS_HIGH_LATENCY: [&str; 4] = ["hp", "default", "hq", "hq"];
 
 /// Whether this is the pre-1.26 `GstNvBaseEnc` implementation: it alone lacks `repeat-sequence-header`.
@@ -30,7 +34,11 @@ pub fn configure(s: &EncoderSettings, schema: &dyn PropertySchema) -> EncoderCon
     // Preset and tune.
     let has_p_presets = schema.has_nick("preset", "p1") && schema.has("tune");
     if has_p_presets {
-        let table = if low_latency { P_PRESETS_LOW_LATENCY } else { P_PRESETS_HIGH_LATENCY };
+        let table = if low_latency {
+            P_PRESETS_LOW_LATENCY
+        } else {
+            P_PRESETS_HIGH_LATENCY
+        };
         b.set_nick("preset", &[table[level]]);
         let tune: &[&str] = match (low_latency, level) {
             (true, 0 | 1) => &["ultra-low-latency", "low-latency"],
@@ -39,8 +47,11 @@ pub fn configure(s: &EncoderSettings, schema: &dyn PropertySchema) -> EncoderCon
         };
         b.set_nick("tune", tune);
     } else {
-        let table =
-            if low_latency { LEGACY_PRESETS_LOW_LATENCY } else { LEGACY_PRESETS_HIGH_LATENCY };
+        let table = if low_latency {
+            LEGACY_PRESETS_LOW_LATENCY
+        } else {
+            LEGACY_PRESETS_HIGH_LATENCY
+        };
         b.set_nick("preset", &[table[level], "default"]);
     }
 
@@ -70,7 +81,11 @@ pub fn configure(s: &EncoderSettings, schema: &dyn PropertySchema) -> EncoderCon
         b.set_number("max-bitrate", s.max_kbps() as i64, "max-bitrate");
     }
     if s.vbv_buffer_size > 0 {
-        b.set_number("vbv-buffer-size", s.vbv_buffer_size as i64, "vbv-buffer-size");
+        b.set_number(
+            "vbv-buffer-size",
+            s.vbv_buffer_size as i64,
+            "vbv-buffer-size",
+        );
     }
     if s.keyframe_interval > 0 {
         b.set_number("gop-size", s.keyframe_interval as i64, "keyframe-interval");
@@ -81,7 +96,9 @@ pub fn configure(s: &EncoderSettings, schema: &dyn PropertySchema) -> EncoderCon
         b.set_number(name, bframes as i64, "max-bframes");
     } else if bframes > 0 {
         let element = b.element().to_string();
-        b.warn(format!("max-bframes: {element} has no B-frame setting; B-frames are left to it"));
+        b.warn(format!(
+            "max-bframes: {element} has no B-frame setting; B-frames are left to it"
+        ));
     }
     if let Some(name) = b.first_existing(&["zerolatency", "zero-reorder-delay"]) {
         b.set_bool(name, low_latency && bframes == 0);

@@ -58,7 +58,10 @@ impl ClassSchema {
         let type_ = factory.element_type();
         let class = glib::Class::<glib::Object>::from_type(type_)?;
         let specs = class.list_properties().to_vec();
-        Some(ClassSchema { name: factory.name().to_string(), specs })
+        Some(ClassSchema {
+            name: factory.name().to_string(),
+            specs,
+        })
     }
 }
 
@@ -78,29 +81,57 @@ fn kind_of(spec: &glib::ParamSpec) -> PropKind {
         return PropKind::Bool;
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecUInt>() {
-        return PropKind::UInt { min: s.minimum() as u64, max: s.maximum() as u64 };
+        return PropKind::UInt {
+            min: s.minimum() as u64,
+            max: s.maximum() as u64,
+        };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecUInt64>() {
-        return PropKind::UInt { min: s.minimum(), max: s.maximum() };
+        return PropKind::UInt {
+            min: s.minimum(),
+            max: s.maximum(),
+        };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecInt>() {
-        return PropKind::Int { min: s.minimum() as i64, max: s.maximum() as i64 };
+        return PropKind::Int {
+            min: s.minimum() as i64,
+            max: s.maximum() as i64,
+        };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecInt64>() {
-        return PropKind::Int { min: s.minimum(), max: s.maximum() };
+        return PropKind::Int {
+            min: s.minimum(),
+            max: s.maximum(),
+        };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecDouble>() {
-        return PropKind::Double { min: s.minimum(), max: s.maximum() };
+        return PropKind::Double {
+            min: s.minimum(),
+            max: s.maximum(),
+        };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecFloat>() {
-        return PropKind::Double { min: s.minimum() as f64, max: s.maximum() as f64 };
+        return PropKind::Double {
+            min: s.minimum() as f64,
+            max: s.maximum() as f64,
+        };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecEnum>() {
-        let nicks = s.enum_class().values().iter().map(|v| v.nick().to_string()).collect();
+        let nicks = s
+            .enum_class()
+            .values()
+            .iter()
+            .map(|v| v.nick().to_string())
+            .collect();
         return PropKind::Enum { nicks };
     }
     if let Some(s) = spec.downcast_ref::<glib::ParamSpecFlags>() {
-        let nicks = s.flags_class().values().iter().map(|v| v.nick().to_string()).collect();
+        let nicks = s
+            .flags_class()
+            .values()
+            .iter()
+            .map(|v| v.nick().to_string())
+            .collect();
         return PropKind::Flags { nicks };
     }
     if spec.is::<glib::ParamSpecString>() {

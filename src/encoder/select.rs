@@ -22,9 +22,15 @@ pub enum EncoderPolicy {
         nick = "auto"
     )]
     Auto = 0,
-    #[enum_value(name = "NVENC only: fail with a clear error when it cannot be used", nick = "nvenc")]
+    #[enum_value(
+        name = "NVENC only: fail with a clear error when it cannot be used",
+        nick = "nvenc"
+    )]
     Nvenc = 1,
-    #[enum_value(name = "Software only (x264enc, x265enc, svtav1enc/av1enc/rav1enc)", nick = "software")]
+    #[enum_value(
+        name = "Software only (x264enc, x265enc, svtav1enc/av1enc/rav1enc)",
+        nick = "software"
+    )]
     Software = 2,
 }
 
@@ -44,7 +50,10 @@ pub enum SelectError {
         "encoder=nvenc but NVENC cannot be used for video-codec={codec}: {reasons}. Fix: install the \
          NVIDIA driver with NVENC and gstreamer1.0-plugins-bad, or set encoder=auto to fall back to software"
     )]
-    NoNvenc { codec: &'static str, reasons: String },
+    NoNvenc {
+        codec: &'static str,
+        reasons: String,
+    },
     #[error("{0}")]
     Missing(MissingElement),
     #[error(
@@ -56,7 +65,11 @@ pub enum SelectError {
         "encoder-name={name} produces {produces}, but video-codec={codec}. Fix: set video-codec to match, \
          or choose an encoder for {codec}"
     )]
-    ForcedCodecMismatch { name: String, produces: String, codec: &'static str },
+    ForcedCodecMismatch {
+        name: String,
+        produces: String,
+        codec: &'static str,
+    },
     #[error("encoder {name}: {reason}")]
     Configure { name: String, reason: String },
 }
@@ -78,7 +91,10 @@ pub fn choose(
         match choose_nvenc(settings) {
             Ok(chosen) => return Ok(chosen),
             Err(reasons) if policy == EncoderPolicy::Nvenc => {
-                return Err(SelectError::NoNvenc { codec: codec.nick(), reasons })
+                return Err(SelectError::NoNvenc {
+                    codec: codec.nick(),
+                    reasons,
+                })
             }
             Err(reasons) => fallback_reason = Some(reasons),
         }
@@ -102,7 +118,11 @@ pub fn choose(
     let known = first_missing.unwrap_or(&catalog::KNOWN_ENCODERS[0]);
     Err(SelectError::Missing(MissingElement::new(
         known.factory,
-        &format!("software {} encoding (video-codec={})", codec.nick(), codec.nick()),
+        &format!(
+            "software {} encoding (video-codec={})",
+            codec.nick(),
+            codec.nick()
+        ),
     )))
 }
 
@@ -129,7 +149,11 @@ fn choose_forced(
         .collect::<Vec<_>>()
         .join("; ");
     if !produces.contains(media) {
-        let short = produces.split([',', ';', ':']).next().unwrap_or("").to_string();
+        let short = produces
+            .split([',', ';', ':'])
+            .next()
+            .unwrap_or("")
+            .to_string();
         return Err(SelectError::ForcedCodecMismatch {
             name: name.to_string(),
             produces: short,
@@ -149,15 +173,18 @@ fn choose_forced(
 
 /// Tries the NVENC elements for the codec in order; the error is the reasons, one per element.
 fn choose_nvenc(settings: &EncoderSettings) -> Result<Chosen, String> {
-    let mut present: Vec<(&KnownEncoder, gst::ElementFactory, bool)> = catalog::candidates(settings.codec, true)
-        .filter_map(|k| {
-            let f = gst::ElementFactory::find(k.factory)?;
-            let legacy = ClassSchema::for_factory(&f).is_some_and(|s| nvenc::is_legacy(&s));
-            Some((k, f, legacy))
-        })
-        .collect();
+    let mut present: Vec<(&KnownEncoder, gst::ElementFactory, bool)> =
+        catalog::candidates(settings.codec, true)
+            .filter_map(|k| {
+                let f = gst::ElementFactory::find(k.factory)?;
+                let legacy = ClassSchema::for_factory(&f).is_some_and(|s| nvenc::is_legacy(&s));
+                Some((k, f, legacy))
+            })
+            .collect();
     if present.is_empty() {
-        let names: Vec<_> = catalog::candidates(settings.codec, true).map(|k| k.factory).collect();
+        let names: Vec<_> = catalog::candidates(settings.codec, true)
+            .map(|k| k.factory)
+            .collect();
         return Err(format!(
             "no NVENC element is installed ({}); GStreamer's nvcodec plugin registers them only where an \
              NVIDIA driver with NVENC is present",
@@ -170,9 +197,7 @@ fn choose_nvenc(settings: &EncoderSettings) -> Result<Chosen, String> {
     for (known, factory, _) in present {
         let result = build(&factory, Family::Nvenc, settings)
             .map_err(|e| e.to_string())
-            .and_then(|(element, config)| {
-                probe(&factory, &config).map(|()| (element, config))
-            });
+            .and_then(|(element, config)| probe(&factory, &config).map(|()| (element, config)));
         match result {
             Ok((element, config)) => {
                 return Ok(Chosen {
@@ -204,7 +229,10 @@ fn build(
         .create()
         .name("encoder")
         .build()
-        .map_err(|e| SelectError::Configure { name: name.clone(), reason: e.to_string() })?;
+        .map_err(|e| SelectError::Configure {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
     apply(&element, &config).map_err(|reason| SelectError::Configure { name, reason })?;
     Ok((element, config))
 }
@@ -222,8 +250,12 @@ pub fn set_prop(element: &gst::Element, name: &str, value: &PropValue) -> Result
     let pspec = element
         .find_property(name)
         .ok_or_else(|| format!("has no property '{name}'"))?;
-    let v = to_value(&pspec, value)
-        .ok_or_else(|| format!("cannot set {name}={value:?} (type {})", pspec.value_type().name()))?;
+    let v = to_value(&pspec, value).ok_or_else(|| {
+        format!(
+            "cannot set {name}={value:?} (type {})",
+            pspec.value_type().name()
+        )
+    })?;
     element.set_property_from_value(name, &v);
     Ok(())
 }
@@ -269,7 +301,11 @@ fn to_value(pspec: &glib::ParamSpec, value: &PropValue) -> Option<glib::Value> {
 /// open (no CUDA device, encode sessions exhausted). The error text is the reason.
 fn probe(factory: &gst::ElementFactory, config: &EncoderConfig) -> Result<(), String> {
     let pipeline = gst::Pipeline::with_name("tdstream-nvenc-probe");
-    let make = |f: &str| gst::ElementFactory::make(f).build().map_err(|e| e.to_string());
+    let make = |f: &str| {
+        gst::ElementFactory::make(f)
+            .build()
+            .map_err(|e| e.to_string())
+    };
     let src = make("videotestsrc")?;
     src.set_property("num-buffers", 1i32);
     let filter = make("capsfilter")?;
@@ -310,7 +346,10 @@ fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), String> {
             gst::MessageView::Error(e) => Err(e.error().to_string()),
             _ => Ok(()),
         },
-        None => Err(format!("no frame encoded within {} s", PROBE_TIMEOUT.as_secs())),
+        None => Err(format!(
+            "no frame encoded within {} s",
+            PROBE_TIMEOUT.as_secs()
+        )),
     }
 }
 

@@ -11,7 +11,10 @@ use gst::glib;
 #[repr(u32)]
 #[enum_type(name = "TdStreamVideoCodec")]
 pub enum Codec {
-    #[enum_value(name = "H.264 / AVC: every protocol and player takes it", nick = "h264")]
+    #[enum_value(
+        name = "H.264 / AVC: every protocol and player takes it",
+        nick = "h264"
+    )]
     H264 = 0,
     #[enum_value(
         name = "H.265 / HEVC: SRT and RTSP; RTMP needs enhanced FLV (GStreamer 1.28+ eflvmux)",
@@ -98,7 +101,10 @@ impl Profile {
 #[repr(u32)]
 #[enum_type(name = "TdStreamQuality")]
 pub enum Quality {
-    #[enum_value(name = "Low latency, low quality (fastest encode)", nick = "lowlatencylow")]
+    #[enum_value(
+        name = "Low latency, low quality (fastest encode)",
+        nick = "lowlatencylow"
+    )]
     LowLatencyLow = 0,
     #[enum_value(name = "Low latency, medium quality", nick = "lowlatencymedium")]
     LowLatencyMedium = 1,
@@ -148,11 +154,20 @@ impl Quality {
 pub enum BitrateMode {
     #[enum_value(name = "Constant bitrate (avg-bitrate)", nick = "cbr")]
     Cbr = 0,
-    #[enum_value(name = "Variable bitrate (avg-bitrate, peaks up to max-bitrate)", nick = "vbr")]
+    #[enum_value(
+        name = "Variable bitrate (avg-bitrate, peaks up to max-bitrate)",
+        nick = "vbr"
+    )]
     Vbr = 1,
-    #[enum_value(name = "Constant bitrate, high quality (two-pass on NVENC)", nick = "cbrhq")]
+    #[enum_value(
+        name = "Constant bitrate, high quality (two-pass on NVENC)",
+        nick = "cbrhq"
+    )]
     CbrHq = 2,
-    #[enum_value(name = "Variable bitrate, high quality (two-pass on NVENC)", nick = "vbrhq")]
+    #[enum_value(
+        name = "Variable bitrate, high quality (two-pass on NVENC)",
+        nick = "vbrhq"
+    )]
     VbrHq = 3,
 }
 

@@ -51,9 +51,17 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
         options.push(format!("vbv-maxrate={}", s.max_kbps()));
     }
     if s.keyframe_interval > 0 {
-        b.set_number("key-int-max", s.keyframe_interval as i64, "keyframe-interval");
+        b.set_number(
+            "key-int-max",
+            s.keyframe_interval as i64,
+            "keyframe-interval",
+        );
     }
-    let bframes = if s.profile == Profile::Baseline { 0 } else { s.max_bframes };
+    let bframes = if s.profile == Profile::Baseline {
+        0
+    } else {
+        s.max_bframes
+    };
     b.set_number("bframes", bframes as i64, "max-bframes");
     // The fast presets turn CABAC and the 8x8 transform off, and x264 then signals the lowest profile
     // that fits: keep what the requested profile needs, so receivers see that profile.
@@ -62,7 +70,11 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     if s.intra_refresh_period > 0 {
         // x264 refreshes over one keyframe interval: the period becomes key-int-max.
         b.set_bool("intra-refresh", true);
-        b.set_number("key-int-max", s.intra_refresh_period as i64, "intra-refresh-period");
+        b.set_number(
+            "key-int-max",
+            s.intra_refresh_period as i64,
+            "intra-refresh-period",
+        );
         if s.intra_refresh_length > 0 {
             warn_unsupported(
                 &mut b,
@@ -86,11 +98,23 @@ pub fn configure_x265(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     }
     b.set_number("bitrate", s.avg_kbps() as i64, "avg-bitrate");
     if s.keyframe_interval > 0 {
-        b.set_number("key-int-max", s.keyframe_interval as i64, "keyframe-interval");
+        b.set_number(
+            "key-int-max",
+            s.keyframe_interval as i64,
+            "keyframe-interval",
+        );
     }
     let avg = s.avg_kbps();
-    let max = if s.bitrate_mode.is_constant() { avg } else { s.max_kbps() };
-    let bufsize = if s.vbv_buffer_size > 0 { s.vbv_buffer_size } else { max };
+    let max = if s.bitrate_mode.is_constant() {
+        avg
+    } else {
+        s.max_kbps()
+    };
+    let bufsize = if s.vbv_buffer_size > 0 {
+        s.vbv_buffer_size
+    } else {
+        max
+    };
     let mut options = vec![
         format!("bframes={}", s.max_bframes.min(16)),
         format!("vbv-maxrate={max}"),
@@ -102,7 +126,11 @@ pub fn configure_x265(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     }
     if s.intra_refresh_period > 0 {
         options.push("intra-refresh=1".into());
-        b.set_number("key-int-max", s.intra_refresh_period as i64, "intra-refresh-period");
+        b.set_number(
+            "key-int-max",
+            s.intra_refresh_period as i64,
+            "intra-refresh-period",
+        );
         if s.intra_refresh_length > 0 {
             warn_unsupported(
                 &mut b,
@@ -123,10 +151,18 @@ fn warn_av1_common(b: &mut ConfigBuilder, s: &EncoderSettings) {
         warn_unsupported(b, "max-bframes", "has no B-frame setting; ignored");
     }
     if s.intra_refresh_period > 0 || s.intra_refresh_length > 0 {
-        warn_unsupported(b, "intra-refresh-period", "has no intra-refresh setting; ignored");
+        warn_unsupported(
+            b,
+            "intra-refresh-period",
+            "has no intra-refresh setting; ignored",
+        );
     }
     if s.num_slices > 0 {
-        warn_unsupported(b, "num-slices", "has no slice setting (AV1 uses tiles); ignored");
+        warn_unsupported(
+            b,
+            "num-slices",
+            "has no slice setting (AV1 uses tiles); ignored",
+        );
     }
 }
 
@@ -142,15 +178,27 @@ fn av1_speed(s: &EncoderSettings, low_latency: [i64; 4], high_latency: [i64; 4])
 pub fn configure_aom(s: &EncoderSettings, schema: &dyn PropertySchema) -> EncoderConfig {
     let mut b = ConfigBuilder::new(schema, "I420");
     b.set_number("target-bitrate", s.avg_kbps() as i64, "avg-bitrate");
-    let usage = if s.bitrate_mode.is_constant() { "cbr" } else { "vbr" };
+    let usage = if s.bitrate_mode.is_constant() {
+        "cbr"
+    } else {
+        "vbr"
+    };
     b.set_nick("end-usage", &[usage]);
     if s.quality.low_latency() {
         b.set_nick("usage-profile", &["realtime"]);
         b.set_number("lag-in-frames", 0, "quality");
     }
-    b.set_number("cpu-used", av1_speed(s, [10, 9, 8, 7], [8, 7, 6, 5]), "quality");
+    b.set_number(
+        "cpu-used",
+        av1_speed(s, [10, 9, 8, 7], [8, 7, 6, 5]),
+        "quality",
+    );
     if s.keyframe_interval > 0 {
-        b.set_number("keyframe-max-dist", s.keyframe_interval as i64, "keyframe-interval");
+        b.set_number(
+            "keyframe-max-dist",
+            s.keyframe_interval as i64,
+            "keyframe-interval",
+        );
     }
     warn_av1_common(&mut b, s);
     b.finish()
@@ -162,9 +210,17 @@ pub fn configure_svtav1(s: &EncoderSettings, schema: &dyn PropertySchema) -> Enc
     if !s.bitrate_mode.is_constant() {
         b.set_number("max-bitrate", s.max_kbps() as i64, "max-bitrate");
     }
-    b.set_number("preset", av1_speed(s, [12, 11, 10, 9], [10, 8, 6, 4]), "quality");
+    b.set_number(
+        "preset",
+        av1_speed(s, [12, 11, 10, 9], [10, 8, 6, 4]),
+        "quality",
+    );
     if s.keyframe_interval > 0 {
-        b.set_number("intra-period-length", s.keyframe_interval as i64, "keyframe-interval");
+        b.set_number(
+            "intra-period-length",
+            s.keyframe_interval as i64,
+            "keyframe-interval",
+        );
     }
     warn_av1_common(&mut b, s);
     b.finish()
@@ -173,13 +229,25 @@ pub fn configure_svtav1(s: &EncoderSettings, schema: &dyn PropertySchema) -> Enc
 pub fn configure_rav1e(s: &EncoderSettings, schema: &dyn PropertySchema) -> EncoderConfig {
     let mut b = ConfigBuilder::new(schema, "I420");
     b.set_number("bitrate", s.avg_kbps() as i64 * 1000, "avg-bitrate");
-    b.set_number("speed-preset", av1_speed(s, [10, 10, 9, 8], [9, 8, 6, 5]), "quality");
+    b.set_number(
+        "speed-preset",
+        av1_speed(s, [10, 10, 9, 8], [9, 8, 6, 5]),
+        "quality",
+    );
     b.set_bool("low-latency", s.quality.low_latency());
     if s.keyframe_interval > 0 {
-        b.set_number("max-key-frame-interval", s.keyframe_interval as i64, "keyframe-interval");
+        b.set_number(
+            "max-key-frame-interval",
+            s.keyframe_interval as i64,
+            "keyframe-interval",
+        );
     }
     if s.bitrate_mode != BitrateMode::Cbr && s.bitrate_mode != BitrateMode::Vbr {
-        warn_unsupported(&mut b, "bitrate-mode", "has no high-quality rate control; plain mode used");
+        warn_unsupported(
+            &mut b,
+            "bitrate-mode",
+            "has no high-quality rate control; plain mode used",
+        );
     }
     warn_av1_common(&mut b, s);
     b.finish()
@@ -192,14 +260,27 @@ pub fn configure_generic(s: &EncoderSettings, schema: &dyn PropertySchema) -> En
     let rate_set = b.set_number("bitrate", s.avg_kbps() as i64, "avg-bitrate")
         || b.set_number("target-bitrate", s.avg_kbps() as i64, "avg-bitrate");
     if !rate_set {
-        warn_unsupported(&mut b, "avg-bitrate", "has no bitrate or target-bitrate property; ignored");
+        warn_unsupported(
+            &mut b,
+            "avg-bitrate",
+            "has no bitrate or target-bitrate property; ignored",
+        );
     }
     let gop_set = s.keyframe_interval == 0
-        || ["key-int-max", "gop-size", "keyframe-period", "keyframe-max-dist"]
-            .iter()
-            .any(|p| b.set_number(p, s.keyframe_interval as i64, "keyframe-interval"));
+        || [
+            "key-int-max",
+            "gop-size",
+            "keyframe-period",
+            "keyframe-max-dist",
+        ]
+        .iter()
+        .any(|p| b.set_number(p, s.keyframe_interval as i64, "keyframe-interval"));
     if !gop_set {
-        warn_unsupported(&mut b, "keyframe-interval", "has no known keyframe interval property");
+        warn_unsupported(
+            &mut b,
+            "keyframe-interval",
+            "has no known keyframe interval property",
+        );
     }
     if s.max_bframes > 0 && !b.set_number("b-frames", s.max_bframes as i64, "max-bframes") {
         b.set_number("bframes", s.max_bframes as i64, "max-bframes");

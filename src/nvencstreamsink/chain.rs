@@ -30,7 +30,11 @@ pub fn video(
     let mut chain = Vec::new();
     let queue = plugins::make("queue", "video-queue", "the video input")?;
     chain.push(queue);
-    chain.push(plugins::make("videoconvert", "videoconvert", "video format conversion")?);
+    chain.push(plugins::make(
+        "videoconvert",
+        "videoconvert",
+        "video format conversion",
+    )?);
     if plan.fps > 0 {
         chain.push(plugins::make("videorate", "videorate", "fps")?);
         let caps = gst::Caps::builder("video/x-raw")
@@ -67,13 +71,21 @@ struct AudioEncoder {
 
 fn audio_encoder(codec: AudioCodec) -> AudioEncoder {
     match codec {
-        AudioCodec::Mp3 => AudioEncoder { factories: &["lamemp3enc"], rate: 44100, parser: "mpegaudioparse" },
+        AudioCodec::Mp3 => AudioEncoder {
+            factories: &["lamemp3enc"],
+            rate: 44100,
+            parser: "mpegaudioparse",
+        },
         AudioCodec::Aac => AudioEncoder {
             factories: &["fdkaacenc", "avenc_aac", "voaacenc"],
             rate: 48000,
             parser: "aacparse",
         },
-        AudioCodec::Opus => AudioEncoder { factories: &["opusenc"], rate: 48000, parser: "opusparse" },
+        AudioCodec::Opus => AudioEncoder {
+            factories: &["opusenc"],
+            rate: 48000,
+            parser: "opusparse",
+        },
     }
 }
 
@@ -89,8 +101,16 @@ pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElem
     } else {
         chain.push(plugins::make("queue", "audio-queue", "the audio input")?);
     }
-    chain.push(plugins::make("audioconvert", "audioconvert", "audio conversion")?);
-    chain.push(plugins::make("audioresample", "audioresample", "audio resampling")?);
+    chain.push(plugins::make(
+        "audioconvert",
+        "audioconvert",
+        "audio conversion",
+    )?);
+    chain.push(plugins::make(
+        "audioresample",
+        "audioresample",
+        "audio resampling",
+    )?);
     let caps = gst::Caps::builder("audio/x-raw")
         .field("rate", spec.rate)
         .field("channels", 2i32)
@@ -120,9 +140,15 @@ pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElem
     chain.push(enc);
     if plan.audio_codec == AudioCodec::Mp3 {
         // LAME picks a lower output rate for low bitrates (32 kHz at 96 kbit/s), which FLV cannot carry.
-        let caps = gst::Caps::builder("audio/mpeg").field("rate", spec.rate).build();
+        let caps = gst::Caps::builder("audio/mpeg")
+            .field("rate", spec.rate)
+            .build();
         chain.push(capsfilter("mp3-caps", caps)?);
     }
-    chain.push(plugins::make(spec.parser, "audio-parser", "parsing the encoded audio")?);
+    chain.push(plugins::make(
+        spec.parser,
+        "audio-parser",
+        "parsing the encoded audio",
+    )?);
     Ok(chain)
 }

@@ -91,7 +91,11 @@ impl ObjectImpl for NvencStreamSink {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = lock(&self.settings);
         if pspec.name() == "url" {
-            gst::debug!(CAT, imp = self, "url set (shown redacted once the stream starts)");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "url set (shown redacted once the stream starts)"
+            );
         } else if pspec.name() != "rtmp-password" {
             gst::debug!(CAT, imp = self, "{} set", pspec.name());
         }
@@ -102,15 +106,20 @@ impl ObjectImpl for NvencStreamSink {
         match pspec.name() {
             "connection-state" => lock(&self.connection).to_value(),
             "stats" => self.stats().to_value(),
-            name => props::get(&lock(&self.settings), name).unwrap_or_else(|| pspec.default_value().clone()),
+            name => props::get(&lock(&self.settings), name)
+                .unwrap_or_else(|| pspec.default_value().clone()),
         }
     }
 
     fn constructed(&self) {
         self.parent_constructed();
         let obj = self.obj();
-        let Some(templ) = obj.pad_template("video") else { return };
-        let pad = gst::GhostPad::builder_from_template(&templ).name("video").build();
+        let Some(templ) = obj.pad_template("video") else {
+            return;
+        };
+        let pad = gst::GhostPad::builder_from_template(&templ)
+            .name("video")
+            .build();
         if obj.add_pad(&pad).is_ok() {
             let _ = self.video_pad.set(pad);
         }
@@ -167,11 +176,13 @@ impl ElementImpl for NvencStreamSink {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::Pad,
-                ["The audio pad must be requested before the element starts (in the NULL state)"]
+                ("The audio pad must be requested before the element starts (in the NULL state)")
             );
             return None;
         }
-        let pad = gst::GhostPad::builder_from_template(templ).name("audio").build();
+        let pad = gst::GhostPad::builder_from_template(templ)
+            .name("audio")
+            .build();
         self.obj().add_pad(&pad).ok()?;
         *audio = Some(pad.clone());
         Some(pad.upcast())
@@ -179,7 +190,10 @@ impl ElementImpl for NvencStreamSink {
 
     fn release_pad(&self, pad: &gst::Pad) {
         let mut audio = lock(&self.audio_pad);
-        if audio.as_ref().is_some_and(|a| a.upcast_ref::<gst::Pad>() == pad) {
+        if audio
+            .as_ref()
+            .is_some_and(|a| a.upcast_ref::<gst::Pad>() == pad)
+        {
             *audio = None;
             drop(audio);
             let _ = self.obj().remove_pad(pad);
@@ -221,9 +235,9 @@ impl NvencStreamSink {
     fn capabilities() -> Capabilities {
         let template_has = |factory: &str, media: &str| {
             gst::ElementFactory::find(factory).is_some_and(|f| {
-                f.static_pad_templates()
-                    .iter()
-                    .any(|t| t.direction() == gst::PadDirection::Sink && t.caps().to_string().contains(media))
+                f.static_pad_templates().iter().any(|t| {
+                    t.direction() == gst::PadDirection::Sink && t.caps().to_string().contains(media)
+                })
             })
         };
         Capabilities {
@@ -234,27 +248,36 @@ impl NvencStreamSink {
     }
 
     fn fail(&self, kind: gst::CoreError, text: &str) -> gst::StateChangeError {
-        gst::element_imp_error!(self, kind, ["{}", text]);
+        gst::element_imp_error!(self, kind, ("{}", text));
         gst::StateChangeError
     }
 
     fn fail_settings(&self, text: &str) -> gst::StateChangeError {
-        gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", text]);
+        gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", text));
         gst::StateChangeError
     }
 
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let settings = lock(&self.settings).clone();
-        let plan = plan::plan(&settings, Self::capabilities()).map_err(|e| self.fail_settings(&e.to_string()))?;
+        let plan = plan::plan(&settings, Self::capabilities())
+            .map_err(|e| self.fail_settings(&e.to_string()))?;
         for w in &plan.warnings {
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["{}", w]);
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", w));
         }
         let target_shown = match &plan.target {
             Target::Rtmp(t) => t.redacted(),
             Target::Srt(t) => t.redacted(),
         };
-        gst::info!(CAT, imp = self, "starting mode {:?} to {}", settings.mode, target_shown);
-        let audio_linked = lock(&self.audio_pad).as_ref().is_some_and(|p| p.is_linked());
+        gst::info!(
+            CAT,
+            imp = self,
+            "starting mode {:?} to {}",
+            settings.mode,
+            target_shown
+        );
+        let audio_linked = lock(&self.audio_pad)
+            .as_ref()
+            .is_some_and(|p| p.is_linked());
 
         let mut state = State {
             children: Vec::new(),
@@ -286,7 +309,11 @@ impl NvencStreamSink {
     }
 
     /// active=false at start: input is dropped, nothing is opened.
-    fn build_inactive(&self, audio_linked: bool, state: &mut State) -> Result<(), gst::StateChangeError> {
+    fn build_inactive(
+        &self,
+        audio_linked: bool,
+        state: &mut State,
+    ) -> Result<(), gst::StateChangeError> {
         let mut sinks = vec![("video-drop", self.video_pad.get().cloned())];
         if audio_linked {
             sinks.push(("audio-drop", lock(&self.audio_pad).clone()));
@@ -305,19 +332,29 @@ impl NvencStreamSink {
     }
 
     fn add_child(&self, e: &gst::Element, state: &mut State) -> Result<(), gst::StateChangeError> {
-        self.obj()
-            .add(e)
-            .map_err(|err| self.fail(gst::CoreError::Failed, &format!("adding {}: {err}", e.name())))?;
+        self.obj().add(e).map_err(|err| {
+            self.fail(
+                gst::CoreError::Failed,
+                &format!("adding {}: {err}", e.name()),
+            )
+        })?;
         state.children.push(e.clone());
         Ok(())
     }
 
-    fn add_chain(&self, chain: &[gst::Element], state: &mut State) -> Result<(), gst::StateChangeError> {
+    fn add_chain(
+        &self,
+        chain: &[gst::Element],
+        state: &mut State,
+    ) -> Result<(), gst::StateChangeError> {
         for e in chain {
             self.add_child(e, state)?;
         }
         gst::Element::link_many(chain).map_err(|e| {
-            self.fail(gst::CoreError::Negotiation, &format!("linking the internal chain: {e}"))
+            self.fail(
+                gst::CoreError::Negotiation,
+                &format!("linking the internal chain: {e}"),
+            )
         })
     }
 
@@ -328,23 +365,37 @@ impl NvencStreamSink {
         state: &mut State,
     ) -> Result<(), gst::StateChangeError> {
         let settings = lock(&self.settings).clone();
-        let chosen = select::choose(settings.encoder_policy, settings.encoder_name.as_deref(), &plan.encoder)
-            .map_err(|e| match e {
-                SelectError::Missing(m) => self.fail(gst::CoreError::MissingPlugin, &m.to_string()),
-                SelectError::NoNvenc { .. } => self.fail(gst::CoreError::MissingPlugin, &e.to_string()),
-                other => self.fail_settings(&other.to_string()),
-            })?;
+        let chosen = select::choose(
+            settings.encoder_policy,
+            settings.encoder_name.as_deref(),
+            &plan.encoder,
+        )
+        .map_err(|e| match e {
+            SelectError::Missing(m) => self.fail(gst::CoreError::MissingPlugin, &m.to_string()),
+            SelectError::NoNvenc { .. } => self.fail(gst::CoreError::MissingPlugin, &e.to_string()),
+            other => self.fail_settings(&other.to_string()),
+        })?;
         if let Some(reason) = &chosen.fallback_reason {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::MissingPlugin,
-                ["NVENC not used, encoding with {} in software: {}", chosen.factory, reason]
+                (
+                    "NVENC not used, encoding with {} in software: {}",
+                    chosen.factory,
+                    reason
+                )
             );
         }
         for w in &chosen.config.warnings {
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["{}", w]);
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", w));
         }
-        gst::info!(CAT, imp = self, "encoder {} (nvenc: {})", chosen.factory, chosen.is_nvenc);
+        gst::info!(
+            CAT,
+            imp = self,
+            "encoder {} (nvenc: {})",
+            chosen.factory,
+            chosen.is_nvenc
+        );
         state.encoder = Some(chosen.element.clone());
         state.encoder_name = chosen.factory.clone();
         state.is_nvenc = chosen.is_nvenc;
@@ -362,9 +413,13 @@ impl NvencStreamSink {
         self.add_chain(&video, state)?;
         let link = |chain: &[gst::Element], pad: &str| -> Result<(), gst::StateChangeError> {
             let last = chain.last().ok_or(gst::StateChangeError)?;
-            last.link_pads(Some("src"), &transport_el, Some(pad)).map_err(|e| {
-                self.fail(gst::CoreError::Negotiation, &format!("linking {pad} to the transport: {e}"))
-            })
+            last.link_pads(Some("src"), &transport_el, Some(pad))
+                .map_err(|e| {
+                    self.fail(
+                        gst::CoreError::Negotiation,
+                        &format!("linking {pad} to the transport: {e}"),
+                    )
+                })
         };
         link(&video, "video")?;
         if let (Some(first), Some(pad)) = (video.first(), self.video_pad.get()) {
@@ -397,7 +452,10 @@ impl NvencStreamSink {
     /// The silent audio source is live and endless: end it when the video ends, so the muxer (and the
     /// pipeline) reach EOS.
     fn end_with_video(video: &[gst::Element], audio: &[gst::Element]) {
-        let (Some(pad), Some(silent)) = (video.first().and_then(|q| q.static_pad("sink")), audio.first()) else {
+        let (Some(pad), Some(silent)) = (
+            video.first().and_then(|q| q.static_pad("sink")),
+            audio.first(),
+        ) else {
             return;
         };
         let silent = silent.downgrade();
@@ -413,7 +471,12 @@ impl NvencStreamSink {
         });
     }
 
-    fn install_probes(&self, video: &[gst::Element], encoder: &gst::Element, network: &gst::Element) {
+    fn install_probes(
+        &self,
+        video: &[gst::Element],
+        encoder: &gst::Element,
+        network: &gst::Element,
+    ) {
         let counters = &self.counters;
         counters.frames_in.store(0, Ordering::Relaxed);
         counters.frames_encoded.store(0, Ordering::Relaxed);
@@ -435,19 +498,22 @@ impl NvencStreamSink {
         if let Some(pad) = network.static_pad("sink") {
             let c = Arc::clone(counters);
             let weak = self.obj().downgrade();
-            pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
-                let size = match &info.data {
-                    Some(gst::PadProbeData::Buffer(b)) => b.size(),
-                    Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
-                    _ => 0,
-                };
-                if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
-                    if let Some(obj) = weak.upgrade() {
-                        obj.imp().set_connection(ConnectionState::Connected);
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    let size = match &info.data {
+                        Some(gst::PadProbeData::Buffer(b)) => b.size(),
+                        Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
+                        _ => 0,
+                    };
+                    if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
+                        if let Some(obj) = weak.upgrade() {
+                            obj.imp().set_connection(ConnectionState::Connected);
+                        }
                     }
-                }
-                gst::PadProbeReturn::Ok
-            });
+                    gst::PadProbeReturn::Ok
+                },
+            );
         }
     }
 
@@ -486,7 +552,9 @@ impl NvencStreamSink {
             gst::debug!(CAT, imp = self, "force-idr: not running");
             return;
         };
-        let event = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
+        let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(true)
+            .build();
         gst::debug!(CAT, imp = self, "force-idr");
         pad.send_event(event);
     }
@@ -496,7 +564,13 @@ impl NvencStreamSink {
         let state = lock(&self.state);
         let (encoder, is_nvenc, fallback) = state
             .as_ref()
-            .map(|s| (s.encoder_name.clone(), s.is_nvenc, s.fallback_reason.clone().unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.encoder_name.clone(),
+                    s.is_nvenc,
+                    s.fallback_reason.clone().unwrap_or_default(),
+                )
+            })
             .unwrap_or_default();
         gst::Structure::builder("nvencstreamsink-stats")
             .field("encoder", encoder)
@@ -510,16 +584,28 @@ impl NvencStreamSink {
 
     /// Re-posts a child's error or warning with every secret removed and, for the network sink, the
     /// destination and a hint at the fix.
-    fn rewrite(&self, msg: &gst::Message, err: glib::Error, debug: Option<glib::GString>, is_error: bool) -> gst::Message {
+    fn rewrite(
+        &self,
+        msg: &gst::Message,
+        err: glib::Error,
+        debug: Option<glib::GString>,
+        is_error: bool,
+    ) -> gst::Message {
         let state = lock(&self.state);
-        let Some(state) = state.as_ref() else { return msg.clone() };
+        let Some(state) = state.as_ref() else {
+            return msg.clone();
+        };
         let from_network = match (msg.src(), state.network_sink.as_ref()) {
             (Some(src), Some(sink)) => src == sink.upcast_ref::<gst::Object>(),
             _ => false,
         };
         let mut text = err.message().to_string();
         if from_network {
-            let mode = if state.mode == Mode::Srt { "srt" } else { "rtmp" };
+            let mode = if state.mode == Mode::Srt {
+                "srt"
+            } else {
+                "rtmp"
+            };
             text = format!("mode={mode} to {}: {text}", state.target_shown);
             let detail = format!("{text} {}", debug.as_deref().unwrap_or(""));
             if let Some(hint) = transport::explain(&detail) {

@@ -13,9 +13,9 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod chain;
 mod imp;
 pub mod plan;
-mod chain;
 mod props;
 
 glib::wrapper! {
@@ -32,16 +32,25 @@ pub enum Mode {
         nick = "rtsp-server"
     )]
     RtspServer = 0,
-    #[enum_value(name = "RTMP sender to url = {service url}/{stream key} (FLV)", nick = "rtmp")]
+    #[enum_value(
+        name = "RTMP sender to url = {service url}/{stream key} (FLV)",
+        nick = "rtmp"
+    )]
     Rtmp = 1,
     #[enum_value(
         name = "SRT caller, listener or rendezvous per url = srt://host:port?mode=... (MPEG-TS)",
         nick = "srt"
     )]
     Srt = 2,
-    #[enum_value(name = "WebRTC peer via signalling at url (not available yet: issue #7)", nick = "webrtc")]
+    #[enum_value(
+        name = "WebRTC peer via signalling at url (not available yet: issue #7)",
+        nick = "webrtc"
+    )]
     Webrtc = 3,
-    #[enum_value(name = "WHIP client to the endpoint at url (not available yet: issue #7)", nick = "whip")]
+    #[enum_value(
+        name = "WHIP client to the endpoint at url (not available yet: issue #7)",
+        nick = "whip"
+    )]
     Whip = 4,
 }
 
@@ -52,9 +61,15 @@ pub enum Mode {
 pub enum AudioCodec {
     #[enum_value(name = "MP3 (lamemp3enc), 44.1 kHz: RTMP, SRT", nick = "mp3")]
     Mp3 = 0,
-    #[enum_value(name = "AAC-LC (voaacenc or avenc_aac), 48 kHz: RTMP, SRT", nick = "aac")]
+    #[enum_value(
+        name = "AAC-LC (voaacenc or avenc_aac), 48 kHz: RTMP, SRT",
+        nick = "aac"
+    )]
     Aac = 1,
-    #[enum_value(name = "Opus (opusenc), 48 kHz: SRT, WebRTC; not in FLV/RTMP", nick = "opus")]
+    #[enum_value(
+        name = "Opus (opusenc), 48 kHz: SRT, WebRTC; not in FLV/RTMP",
+        nick = "opus"
+    )]
     Opus = 2,
 }
 
@@ -79,15 +94,30 @@ pub enum SilentAudio {
 #[repr(u32)]
 #[enum_type(name = "TdStreamConnectionState")]
 pub enum ConnectionState {
-    #[enum_value(name = "Disconnected: not started, inactive or stopped", nick = "disconnected")]
+    #[enum_value(
+        name = "Disconnected: not started, inactive or stopped",
+        nick = "disconnected"
+    )]
     Disconnected = 0,
-    #[enum_value(name = "Connecting: started, no data has reached the network yet", nick = "connecting")]
+    #[enum_value(
+        name = "Connecting: started, no data has reached the network yet",
+        nick = "connecting"
+    )]
     Connecting = 1,
-    #[enum_value(name = "Connected: data is flowing to the network sink", nick = "connected")]
+    #[enum_value(
+        name = "Connected: data is flowing to the network sink",
+        nick = "connected"
+    )]
     Connected = 2,
-    #[enum_value(name = "Reconnecting: the link dropped and is being re-established", nick = "reconnecting")]
+    #[enum_value(
+        name = "Reconnecting: the link dropped and is being re-established",
+        nick = "reconnecting"
+    )]
     Reconnecting = 3,
-    #[enum_value(name = "Failed: the network sink stopped with an error", nick = "failed")]
+    #[enum_value(
+        name = "Failed: the network sink stopped with an error",
+        nick = "failed"
+    )]
     Failed = 4,
 }
 

@@ -51,17 +51,43 @@ pub struct Plan {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
     #[error("mode={mode} is not available in this version of tdstream yet ({issue}). Fix: set mode=rtmp or mode=srt")]
-    ModeNotYet { mode: &'static str, issue: &'static str },
+    ModeNotYet {
+        mode: &'static str,
+        issue: &'static str,
+    },
     #[error("url: {0}")]
     Url(#[from] UrlError),
     #[error("video-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
-    CodecOnProtocol { codec: &'static str, mode: &'static str, why: &'static str, fix: &'static str },
+    CodecOnProtocol {
+        codec: &'static str,
+        mode: &'static str,
+        why: &'static str,
+        fix: &'static str,
+    },
     #[error("audio-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
-    AudioOnProtocol { codec: &'static str, mode: &'static str, why: &'static str, fix: &'static str },
-    #[error("profile={profile} does not exist for video-codec={codec}. Fix: set profile=main{extra}")]
-    Profile { profile: &'static str, codec: &'static str, extra: &'static str },
+    AudioOnProtocol {
+        codec: &'static str,
+        mode: &'static str,
+        why: &'static str,
+        fix: &'static str,
+    },
+    #[error(
+        "profile={profile} does not exist for video-codec={codec}. Fix: set profile=main{extra}"
+    )]
+    Profile {
+        profile: &'static str,
+        codec: &'static str,
+        extra: &'static str,
+    },
     #[error("{property}={value} is out of range. Fix: set {property} between {min} and {max} ({unit}), e.g. {property}={example}")]
-    Range { property: &'static str, value: String, min: f64, max: f64, unit: &'static str, example: &'static str },
+    Range {
+        property: &'static str,
+        value: String,
+        min: f64,
+        max: f64,
+        unit: &'static str,
+        example: &'static str,
+    },
 }
 
 fn audio_nick(c: AudioCodec) -> &'static str {
@@ -83,15 +109,37 @@ fn check_range(
     if value.is_finite() && value >= min && value <= max {
         Ok(())
     } else {
-        Err(PlanError::Range { property, value: format!("{value}"), min, max, unit, example })
+        Err(PlanError::Range {
+            property,
+            value: format!("{value}"),
+            min,
+            max,
+            unit,
+            example,
+        })
     }
 }
 
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     let mode_nick = match s.mode {
-        Mode::RtspServer => return Err(PlanError::ModeNotYet { mode: "rtsp-server", issue: "issue #4" }),
-        Mode::Webrtc => return Err(PlanError::ModeNotYet { mode: "webrtc", issue: "issue #7" }),
-        Mode::Whip => return Err(PlanError::ModeNotYet { mode: "whip", issue: "issue #7" }),
+        Mode::RtspServer => {
+            return Err(PlanError::ModeNotYet {
+                mode: "rtsp-server",
+                issue: "issue #4",
+            })
+        }
+        Mode::Webrtc => {
+            return Err(PlanError::ModeNotYet {
+                mode: "webrtc",
+                issue: "issue #7",
+            })
+        }
+        Mode::Whip => {
+            return Err(PlanError::ModeNotYet {
+                mode: "whip",
+                issue: "issue #7",
+            })
+        }
         Mode::Rtmp => "rtmp",
         Mode::Srt => "srt",
     };
@@ -123,17 +171,56 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     }
 
     let e = &s.encoder;
-    check_range("avg-bitrate", e.avg_bitrate, MIN_MBPS, MAX_MBPS, "Mbit/s", "4")?;
-    check_range("max-bitrate", e.max_bitrate, 0.0, MAX_MBPS, "Mbit/s; 0 = twice avg-bitrate", "8")?;
-    check_range("mux-rate", s.mux_rate, 0.0, MAX_MBPS, "Mbit/s; 0 = automatic", "0")?;
-    check_range("rtmp-buffer-size", s.rtmp_buffer_size, 0.0, 60.0, "seconds; 0 = automatic", "2")?;
-    check_range("reconnect-interval", s.reconnect_interval, 0.0, 3600.0, "seconds", "1")?;
+    check_range(
+        "avg-bitrate",
+        e.avg_bitrate,
+        MIN_MBPS,
+        MAX_MBPS,
+        "Mbit/s",
+        "4",
+    )?;
+    check_range(
+        "max-bitrate",
+        e.max_bitrate,
+        0.0,
+        MAX_MBPS,
+        "Mbit/s; 0 = twice avg-bitrate",
+        "8",
+    )?;
+    check_range(
+        "mux-rate",
+        s.mux_rate,
+        0.0,
+        MAX_MBPS,
+        "Mbit/s; 0 = automatic",
+        "0",
+    )?;
+    check_range(
+        "rtmp-buffer-size",
+        s.rtmp_buffer_size,
+        0.0,
+        60.0,
+        "seconds; 0 = automatic",
+        "2",
+    )?;
+    check_range(
+        "reconnect-interval",
+        s.reconnect_interval,
+        0.0,
+        3600.0,
+        "seconds",
+        "1",
+    )?;
 
     if e.profile.caps_name(e.codec).is_none() {
         return Err(PlanError::Profile {
             profile: e.profile.nick(),
             codec: e.codec.nick(),
-            extra: if e.codec == Codec::H264 { "" } else { " (baseline and high are H.264 profiles)" },
+            extra: if e.codec == Codec::H264 {
+                ""
+            } else {
+                " (baseline and high are H.264 profiles)"
+            },
         });
     }
 
@@ -188,7 +275,11 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         SilentAudio::Off => false,
         SilentAudio::Automatic => matches!(target, Target::Rtmp(_)),
     };
-    let rtmp_buffer_s = if s.rtmp_buffer_size > 0.0 { s.rtmp_buffer_size } else { 2.0 };
+    let rtmp_buffer_s = if s.rtmp_buffer_size > 0.0 {
+        s.rtmp_buffer_size
+    } else {
+        2.0
+    };
     Ok(Plan {
         target,
         encoder,
@@ -210,19 +301,34 @@ mod tests {
     use super::*;
 
     fn settings(mode: Mode, url: &str) -> Settings {
-        Settings { mode, url: url.to_string(), ..Default::default() }
+        Settings {
+            mode,
+            url: url.to_string(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn rtmp_h264_with_silent_audio_by_default() {
-        let p = plan(&settings(Mode::Rtmp, "rtmp://127.0.0.1/live/KEY123"), Capabilities::default()).unwrap();
+        let p = plan(
+            &settings(Mode::Rtmp, "rtmp://127.0.0.1/live/KEY123"),
+            Capabilities::default(),
+        )
+        .unwrap();
         assert!(p.silent_audio);
-        assert_eq!(p.redactor.redact("rtmp://127.0.0.1/live/KEY123"), "rtmp://127.0.0.1/live/<redacted>");
+        assert_eq!(
+            p.redactor.redact("rtmp://127.0.0.1/live/KEY123"),
+            "rtmp://127.0.0.1/live/<redacted>"
+        );
     }
 
     #[test]
     fn srt_has_no_silent_audio_by_default() {
-        let p = plan(&settings(Mode::Srt, "srt://:9000?mode=listener"), Capabilities::default()).unwrap();
+        let p = plan(
+            &settings(Mode::Srt, "srt://:9000?mode=listener"),
+            Capabilities::default(),
+        )
+        .unwrap();
         assert!(!p.silent_audio);
     }
 
@@ -231,8 +337,18 @@ mod tests {
         let mut s = settings(Mode::Rtmp, "rtmp://h/app/k");
         s.encoder.codec = Codec::H265;
         let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
-        assert!(e.contains("video-codec=h265") && e.contains("1.28") && e.contains("Fix:"), "{e}");
-        assert!(plan(&s, Capabilities { eflv_h265: true, ..Default::default() }).is_ok());
+        assert!(
+            e.contains("video-codec=h265") && e.contains("1.28") && e.contains("Fix:"),
+            "{e}"
+        );
+        assert!(plan(
+            &s,
+            Capabilities {
+                eflv_h265: true,
+                ..Default::default()
+            }
+        )
+        .is_ok());
     }
 
     #[test]
@@ -257,7 +373,10 @@ mod tests {
         s.encoder.codec = Codec::H265;
         s.encoder.profile = Profile::High;
         let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
-        assert!(e.contains("profile=high") && e.contains("profile=main"), "{e}");
+        assert!(
+            e.contains("profile=high") && e.contains("profile=main"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -266,13 +385,18 @@ mod tests {
             let mut s = settings(Mode::Srt, "srt://127.0.0.1:9000");
             s.encoder.avg_bitrate = v;
             let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
-            assert!(e.starts_with("avg-bitrate=") && e.contains("between 0.01 and 2000"), "{e}");
+            assert!(
+                e.starts_with("avg-bitrate=") && e.contains("between 0.01 and 2000"),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn modes_not_yet_built_name_their_issue() {
-        let e = plan(&settings(Mode::RtspServer, ""), Capabilities::default()).unwrap_err().to_string();
+        let e = plan(&settings(Mode::RtspServer, ""), Capabilities::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("issue #4") && e.contains("mode=srt"), "{e}");
     }
 
@@ -291,7 +415,9 @@ mod tests {
         let mut s = settings(Mode::Rtmp, "rtmp://u:pw-secret@h/app/name?key=abc123");
         s.rtmp_password = Some("other-secret".into());
         let p = plan(&s, Capabilities::default()).unwrap();
-        let r = p.redactor.redact("pw-secret other-secret name?key=abc123 ?key=abc123");
+        let r = p
+            .redactor
+            .redact("pw-secret other-secret name?key=abc123 ?key=abc123");
         assert!(!r.contains("secret") && !r.contains("abc123"), "{r}");
     }
 }

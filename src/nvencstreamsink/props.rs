@@ -235,9 +235,21 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
     match name {
         "active" => s.active = get!(),
         "mode" => s.mode = get!(),
-        "url" => s.url = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
+        "url" => {
+            s.url = value
+                .get::<Option<String>>()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        }
         "port" => s.port = get!(),
-        "stream-name" => s.stream_name = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
+        "stream-name" => {
+            s.stream_name = value
+                .get::<Option<String>>()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        }
         "multicast" => s.multicast = get!(),
         "fps" => s.fps = get!(),
         "video-codec" => e.codec = get!(),
@@ -258,9 +270,27 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "audio-bitrate" => s.audio_bitrate = get!(),
         "include-silent-audio" => s.include_silent_audio = get!(),
         "encoder" => s.encoder_policy = get!(),
-        "encoder-name" => s.encoder_name = value.get::<Option<String>>().ok().flatten().filter(|n| !n.is_empty()),
-        "rtmp-username" => s.rtmp_username = value.get::<Option<String>>().ok().flatten().filter(|n| !n.is_empty()),
-        "rtmp-password" => s.rtmp_password = value.get::<Option<String>>().ok().flatten().filter(|n| !n.is_empty()),
+        "encoder-name" => {
+            s.encoder_name = value
+                .get::<Option<String>>()
+                .ok()
+                .flatten()
+                .filter(|n| !n.is_empty())
+        }
+        "rtmp-username" => {
+            s.rtmp_username = value
+                .get::<Option<String>>()
+                .ok()
+                .flatten()
+                .filter(|n| !n.is_empty())
+        }
+        "rtmp-password" => {
+            s.rtmp_password = value
+                .get::<Option<String>>()
+                .ok()
+                .flatten()
+                .filter(|n| !n.is_empty())
+        }
         "reconnect-attempts" => s.reconnect_attempts = get!(),
         "reconnect-interval" => s.reconnect_interval = get!(),
         _ => return false,

@@ -27,7 +27,11 @@ pub enum TransportError {
     Link(String),
 }
 
-pub(crate) fn make(factory: &str, name: &str, purpose: &str) -> Result<gst::Element, MissingElement> {
+pub(crate) fn make(
+    factory: &str,
+    name: &str,
+    purpose: &str,
+) -> Result<gst::Element, MissingElement> {
     plugins::make(factory, name, purpose)
 }
 
@@ -45,7 +49,8 @@ pub(crate) fn ghost_mux_pad(
         .map_err(|e| TransportError::Link(e.to_string()))?
         .name(name)
         .build();
-    bin.add_pad(&ghost).map_err(|e| TransportError::Link(e.to_string()))
+    bin.add_pad(&ghost)
+        .map_err(|e| TransportError::Link(e.to_string()))
 }
 
 /// Encoded-video caps for a muxer: `stream_format` is `avc`/`hvc1` for FLV, `byte-stream` for TS.
@@ -68,7 +73,11 @@ pub fn build(plan: &Plan, with_audio: bool) -> Result<Transport, TransportError>
 }
 
 /// Sets an enum property by nick, without the panic of `set_property_from_str` on a bad nick.
-pub(crate) fn set_enum(element: &gst::Element, name: &str, nick: &str) -> Result<(), TransportError> {
+pub(crate) fn set_enum(
+    element: &gst::Element,
+    name: &str,
+    nick: &str,
+) -> Result<(), TransportError> {
     crate::plugins::set_enum(element, name, nick).map_err(TransportError::Link)
 }
 
@@ -77,12 +86,20 @@ pub fn explain(error_text: &str) -> Option<&'static str> {
     let t = error_text.to_ascii_lowercase();
     let hint = if t.contains("passphrase") || t.contains("decrypt") {
         "Fix: use the peer's SRT passphrase (passphrase=... in url, same pbkeylen on both sides)"
-    } else if t.contains("publish") || t.contains("denied") || t.contains("unauthorized")
-        || t.contains("badname") || t.contains("rejected") || t.contains("403")
+    } else if t.contains("publish")
+        || t.contains("denied")
+        || t.contains("unauthorized")
+        || t.contains("badname")
+        || t.contains("rejected")
+        || t.contains("403")
     {
         "Fix: the server refused to accept the stream: check the stream key and any credentials in url"
-    } else if t.contains("refused") || t.contains("does not exist") || t.contains("could not resolve")
-        || t.contains("timed out") || t.contains("timeout") || t.contains("unreachable")
+    } else if t.contains("refused")
+        || t.contains("does not exist")
+        || t.contains("could not resolve")
+        || t.contains("timed out")
+        || t.contains("timeout")
+        || t.contains("unreachable")
     {
         "Fix: check that the server or listener at url is running and reachable"
     } else if t.contains("closed") || t.contains("reset") || t.contains("broken pipe") {
@@ -95,5 +112,6 @@ pub fn explain(error_text: &str) -> Option<&'static str> {
 
 /// Links a chain of elements already in one bin.
 pub(crate) fn link_chain(elements: &[&gst::Element]) -> Result<(), TransportError> {
-    gst::Element::link_many(elements.iter().copied()).map_err(|e| TransportError::Link(e.to_string()))
+    gst::Element::link_many(elements.iter().copied())
+        .map_err(|e| TransportError::Link(e.to_string()))
 }

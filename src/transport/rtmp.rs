@@ -6,7 +6,11 @@ use super::{ghost_mux_pad, link_chain, make, video_caps, Transport, TransportErr
 use crate::nvencstreamsink::plan::Plan;
 use crate::url::RtmpTarget;
 
-pub fn build(plan: &Plan, target: &RtmpTarget, with_audio: bool) -> Result<Transport, TransportError> {
+pub fn build(
+    plan: &Plan,
+    target: &RtmpTarget,
+    with_audio: bool,
+) -> Result<Transport, TransportError> {
     let bin = gst::Bin::with_name("rtmp-transport");
     let mux = make("flvmux", "flvmux", "mode=rtmp (FLV muxing)")?;
     mux.set_property("streamable", true);
@@ -25,7 +29,8 @@ pub fn build(plan: &Plan, target: &RtmpTarget, with_audio: bool) -> Result<Trans
     if let Some(p) = password {
         sink.set_property("password", p);
     }
-    bin.add_many([&mux, &queue, &sink]).map_err(|e| TransportError::Link(e.to_string()))?;
+    bin.add_many([&mux, &queue, &sink])
+        .map_err(|e| TransportError::Link(e.to_string()))?;
     link_chain(&[&mux, &queue, &sink])?;
     ghost_mux_pad(&bin, &mux, "video", "video")?;
     if with_audio {

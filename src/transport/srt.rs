@@ -6,7 +6,11 @@ use super::{ghost_mux_pad, link_chain, make, set_enum, video_caps, Transport, Tr
 use crate::nvencstreamsink::plan::Plan;
 use crate::url::{SrtMode, SrtTarget};
 
-pub fn build(plan: &Plan, target: &SrtTarget, with_audio: bool) -> Result<Transport, TransportError> {
+pub fn build(
+    plan: &Plan,
+    target: &SrtTarget,
+    with_audio: bool,
+) -> Result<Transport, TransportError> {
     let bin = gst::Bin::with_name("srt-transport");
     let mux = make("mpegtsmux", "mpegtsmux", "mode=srt (MPEG-TS muxing)")?;
     // Seven TS packets per buffer: one SRT/UDP payload of 1316 bytes.
@@ -42,7 +46,8 @@ pub fn build(plan: &Plan, target: &SrtTarget, with_audio: bool) -> Result<Transp
     if let Some(t) = target.poll_timeout {
         sink.set_property("poll-timeout", t);
     }
-    bin.add_many([&mux, &sink]).map_err(|e| TransportError::Link(e.to_string()))?;
+    bin.add_many([&mux, &sink])
+        .map_err(|e| TransportError::Link(e.to_string()))?;
     link_chain(&[&mux, &sink])?;
     ghost_mux_pad(&bin, &mux, "sink_%d", "video")?;
     if with_audio {

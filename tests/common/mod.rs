@@ -2,6 +2,8 @@
 //! run to a bus message with a deadline (no sleeps).
 #![allow(dead_code)]
 
+pub mod standin;
+
 use gst::prelude::*;
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
@@ -41,7 +43,10 @@ impl Peer {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e} (run ./run setup first)"));
-        Peer { child, name: name.to_string() }
+        Peer {
+            child,
+            name: name.to_string(),
+        }
     }
 
     /// Waits for the process to end by itself, up to `timeout`; returns its output.
@@ -50,7 +55,9 @@ impl Peer {
         loop {
             match self.child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::park_timeout(Duration::from_millis(50)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::park_timeout(Duration::from_millis(50))
+                }
                 _ => {
                     let _ = self.child.kill();
                     break;
@@ -65,8 +72,18 @@ impl Peer {
             }
             s
         };
-        let out = read(self.child.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
-        let err = read(self.child.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+        let out = read(
+            self.child
+                .stdout
+                .as_mut()
+                .map(|s| s as &mut dyn std::io::Read),
+        );
+        let err = read(
+            self.child
+                .stderr
+                .as_mut()
+                .map(|s| s as &mut dyn std::io::Read),
+        );
         (status, out, err)
     }
 }
@@ -83,7 +100,11 @@ pub fn shared_reference() -> PathBuf {
 }
 
 pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tdstream-{tag}-{}-{}", std::process::id(), free_port()));
+    let d = std::env::temp_dir().join(format!(
+        "tdstream-{tag}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     std::fs::create_dir_all(&d).expect("tmpdir");
     d
 }
@@ -104,7 +125,10 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 
 /// Waits until something listens on TCP 127.0.0.1:port.
 pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
-    poll(timeout, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).is_some()
+    poll(timeout, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .is_some()
 }
 
 /// Everything the bus said, as text, plus how the run ended.
@@ -123,17 +147,30 @@ impl BusLog {
 }
 
 fn describe(msg: &gst::Message) -> Option<(gst::MessageType, String)> {
-    let src = msg.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+    let src = msg
+        .src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_default();
     match msg.view() {
         gst::MessageView::Error(e) => Some((
             gst::MessageType::Error,
-            format!("ERROR from {src}: {} ({})", e.error(), e.debug().unwrap_or_default()),
+            format!(
+                "ERROR from {src}: {}\n  debug: {}",
+                e.error(),
+                e.debug().unwrap_or_default()
+            ),
         )),
         gst::MessageView::Warning(w) => Some((
             gst::MessageType::Warning,
-            format!("WARNING from {src}: {} ({})", w.error(), w.debug().unwrap_or_default()),
+            format!(
+                "WARNING from {src}: {}\n  debug: {}",
+                w.error(),
+                w.debug().unwrap_or_default()
+            ),
         )),
-        gst::MessageView::Element(e) => e.structure().map(|s| (gst::MessageType::Element, format!("ELEMENT {s}"))),
+        gst::MessageView::Element(e) => e
+            .structure()
+            .map(|s| (gst::MessageType::Element, format!("ELEMENT {s}"))),
         _ => None,
     }
 }
@@ -162,12 +199,14 @@ pub fn run_pipeline(
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(wait.as_nanos() as u64)) {
             if let Some((t, text)) = describe(&msg) {
                 log.all.push(text.clone());
+                // errors/warnings hold what a user reads first: the message, not the debug text.
+                let message = text.split("\n  debug:").next().unwrap_or("").to_string();
                 match t {
                     gst::MessageType::Error => {
-                        log.errors.push(text);
+                        log.errors.push(message);
                         break;
                     }
-                    gst::MessageType::Warning => log.warnings.push(text),
+                    gst::MessageType::Warning => log.warnings.push(message),
                     _ => {}
                 }
             }
@@ -196,9 +235,9 @@ pub fn ffprobe(args: &[&str], timeout: Duration) -> serde_json::Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = cmd.output().expect("run ffprobe (run ./run setup first)");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).to_string()})
-    })
+    serde_json::from_slice(&out.stdout).unwrap_or_else(
+        |_| serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).to_string()}),
+    )
 }
 
 /// Builds a launch line around `nvencstreamsink` props with a live test pattern.
