@@ -113,11 +113,15 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Splits `user:pass@host:port`.
-fn parse_authority(
-    authority: &str,
-    shown: &str,
-) -> Result<(Option<String>, Option<String>, String, Option<u16>), UrlError> {
+/// `user:pass@host:port`, split.
+struct Authority {
+    user: Option<String>,
+    pass: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+fn parse_authority(authority: &str, shown: &str) -> Result<Authority, UrlError> {
     let (userinfo, hostport) = match authority.rfind('@') {
         Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
         None => (None, authority),
@@ -155,7 +159,12 @@ fn parse_authority(
         }
         None => None,
     };
-    Ok((user, pass, host, port))
+    Ok(Authority {
+        user,
+        pass,
+        host,
+        port,
+    })
 }
 
 impl RtmpTarget {
@@ -167,7 +176,12 @@ impl RtmpTarget {
             None => authority.to_string(),
         };
         let shown = format!("{scheme}://{shown_authority}/…");
-        let (username, password, host, port) = parse_authority(authority, &shown)?;
+        let Authority {
+            user: username,
+            pass: password,
+            host,
+            port,
+        } = parse_authority(authority, &shown)?;
         if host.is_empty() {
             return Err(UrlError::NoHost {
                 shown,
@@ -315,7 +329,7 @@ impl SrtTarget {
     pub fn parse(url: &str) -> Result<SrtTarget, UrlError> {
         let (_, authority, rest) = split_authority(url, &["srt"], "srt://", SRT_EXAMPLE)?;
         let shown_base = format!("srt://{authority}");
-        let (_, _, host, port) = parse_authority(authority, &shown_base)?;
+        let Authority { host, port, .. } = parse_authority(authority, &shown_base)?;
         let port = port.ok_or_else(|| UrlError::NoSrtPort {
             shown: shown_base.clone(),
         })?;

@@ -54,12 +54,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Default for ConnectionState {
-    fn default() -> Self {
-        ConnectionState::Disconnected
-    }
-}
-
 #[glib::object_subclass]
 impl ObjectSubclass for NvencStreamSink {
     const NAME: &'static str = "GstNvencStreamSink";

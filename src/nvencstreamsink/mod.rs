@@ -90,10 +90,11 @@ pub enum SilentAudio {
 }
 
 /// State of the network connection.
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "TdStreamConnectionState")]
 pub enum ConnectionState {
+    #[default]
     #[enum_value(
         name = "Disconnected: not started, inactive or stopped",
         nick = "disconnected"
