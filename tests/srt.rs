@@ -267,3 +267,96 @@ fn cbr_bitrate_is_within_20_percent_of_avg_bitrate() {
         "measured {mbps} Mbit/s for avg-bitrate=1.0"
     );
 }
+
+/// With no caller connected, a listener drops instead of blocking: the pipeline runs in real time to EOS.
+#[test]
+fn listener_without_caller_never_blocks_the_pipeline() {
+    init();
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let log = run_launch(
+        &sender(
+            &format!("mode=srt url=srt://127.0.0.1:{port}?mode=listener"),
+            160,
+            120,
+            2,
+        ),
+        Duration::from_secs(20),
+    );
+    assert!(log.errors.is_empty(), "{}", log.text());
+    assert!(log.eos, "the pipeline did not reach EOS: {}", log.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// fps resamples the frame rate; Opus audio (silent track forced on) travels in MPEG-TS.
+#[test]
+fn fps_and_opus_over_srt() {
+    init();
+    let port = free_port();
+    let s = spawn_sender(
+        format!("mode=srt url=srt://127.0.0.1:{port}?mode=listener fps=15 keyframe-interval=15 audio-codec=opus include-silent-audio=on"),
+        320,
+        240,
+        5,
+    );
+    let url = format!("srt://127.0.0.1:{port}?mode=caller");
+    let probe = poll(Duration::from_secs(10), || {
+        let v = ffprobe(&["-show_streams", &url], Duration::from_secs(10));
+        v["streams"]
+            .as_array()
+            .filter(|a| a.len() >= 2)
+            .map(|_| v.clone())
+    })
+    .expect("ffprobe read both streams");
+    s.join().expect("sender");
+    let streams = probe["streams"].as_array().expect("streams");
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("video");
+    assert_eq!(video["r_frame_rate"], "15/1", "{probe}");
+    let audio = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("audio");
+    assert_eq!(audio["codec_name"], "opus", "{probe}");
+}
+
+/// active=false at start: input is dropped, no port is opened, the connection stays disconnected.
+#[test]
+fn inactive_opens_nothing() {
+    init();
+    let port = free_port();
+    let launch = sender(
+        &format!("mode=srt url=srt://127.0.0.1:{port}?mode=listener active=false"),
+        160,
+        120,
+        2,
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .expect("parse")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
+    let sink = pipeline.by_name("s").expect("s");
+    let mut port_free_while_playing = true;
+    let log = run_pipeline(&pipeline, Duration::from_secs(20), |_| {
+        port_free_while_playing &= std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        false
+    });
+    let state = sink
+        .property_value("connection-state")
+        .serialize()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(log.errors.is_empty() && log.eos, "{}", log.text());
+    assert!(
+        port_free_while_playing,
+        "the SRT port was opened although active=false"
+    );
+    assert_eq!(state, "disconnected");
+}
