@@ -5,6 +5,7 @@
 //!
 //! Elements:
 //! - `nvencstreamsink`: the all-in-one encode-and-stream sink bin.
+//! - `rtspsharedserver`: many named RTSP streams on one port, shared media.
 //!
 //! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables), [`url`]
 //! (destination parsing), [`secrets`] (redaction), [`plugins`] (missing-element errors).
@@ -14,12 +15,15 @@ use gst::glib;
 pub mod encoder;
 pub mod nvencstreamsink;
 pub mod plugins;
+pub mod rtsp;
+pub mod rtspsharedserver;
 pub mod secrets;
 pub mod transport;
 pub mod url;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     nvencstreamsink::register(plugin)?;
+    rtspsharedserver::register(plugin)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub fn package_of(factory: &str) -> &'static str {
         "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" | "h265parse" | "av1parse"
         | "voaacenc" | "opusparse" | "eflvmux" => "gstreamer1.0-plugins-bad",
         "avenc_aac" => "gstreamer1.0-libav",
+        "rtspsharedserver" => "tdstream itself (libgsttdstream.so) and libgstrtspserver-1.0-0",
         "fdkaacenc" => "gstreamer1.0-fdkaac",
         _ => "the GStreamer plugin that provides it (see gst-inspect-1.0)",
     }

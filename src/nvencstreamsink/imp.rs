@@ -100,6 +100,7 @@ impl ObjectImpl for NvencStreamSink {
         match pspec.name() {
             "connection-state" => lock(&self.connection).to_value(),
             "stats" => self.stats().to_value(),
+            "stream-url" => self.stream_url().to_value(),
             name => props::get(&lock(&self.settings), name)
                 .unwrap_or_else(|| pspec.default_value().clone()),
         }
@@ -238,6 +239,7 @@ impl NvencStreamSink {
             eflv_h265: template_has("eflvmux", "video/x-h265"),
             eflv_av1: template_has("eflvmux", "video/x-av1"),
             ts_av1: template_has("mpegtsmux", "video/x-av1"),
+            rtp_av1: crate::plugins::exists("rtpav1pay"),
         }
     }
 
@@ -261,6 +263,7 @@ impl NvencStreamSink {
         let target_shown = match &plan.target {
             Target::Rtmp(t) => t.redacted(),
             Target::Srt(t) => t.redacted(),
+            Target::Rtsp(t) => format!("rtsp://<this host>:{}/{}", t.port, t.stream_name),
         };
         gst::info!(
             CAT,
@@ -551,6 +554,21 @@ impl NvencStreamSink {
             .build();
         gst::debug!(CAT, imp = self, "force-idr");
         pad.send_event(event);
+    }
+
+    /// RTSP: the URL clients open (from the internal rtspsharedserver); RTMP/SRT: the destination,
+    /// redacted.
+    fn stream_url(&self) -> Option<String> {
+        let state = lock(&self.state);
+        let state = state.as_ref()?;
+        if state.mode == Mode::RtspServer {
+            state
+                .network_sink
+                .as_ref()
+                .and_then(|s| s.property::<Option<String>>("url"))
+        } else {
+            Some(state.target_shown.clone())
+        }
     }
 
     fn stats(&self) -> gst::Structure {

@@ -28,7 +28,7 @@ glib::wrapper! {
 #[enum_type(name = "TdStreamMode")]
 pub enum Mode {
     #[enum_value(
-        name = "RTSP server at rtsp://host:port/stream-name (not available yet: issue #4)",
+        name = "RTSP server at rtsp://host:port/<stream-name>; streams on one port share one server",
         nick = "rtsp-server"
     )]
     RtspServer = 0,

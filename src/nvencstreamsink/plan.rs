@@ -19,12 +19,23 @@ pub struct Capabilities {
     pub eflv_av1: bool,
     /// `mpegtsmux` has the AV1 mapping (`enable-custom-mappings`, GStreamer 1.26+).
     pub ts_av1: bool,
+    /// An AV1 RTP payloader (`rtpav1pay`) is installed.
+    pub rtp_av1: bool,
+}
+
+/// Where an RTSP-server stream is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtspTarget {
+    pub port: u16,
+    pub stream_name: String,
+    pub multicast: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Rtmp(RtmpTarget),
     Srt(SrtTarget),
+    Rtsp(RtspTarget),
 }
 
 #[derive(Debug, Clone)]
@@ -50,11 +61,13 @@ pub struct Plan {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
-    #[error("mode={mode} is not available in this version of tdstream yet ({issue}). Fix: set mode=rtmp or mode=srt")]
+    #[error("mode={mode} is not available in this version of tdstream yet ({issue}). Fix: set mode=rtmp, mode=srt or mode=rtsp-server")]
     ModeNotYet {
         mode: &'static str,
         issue: &'static str,
     },
+    #[error("{0}")]
+    Rtsp(String),
     #[error("url: {0}")]
     Url(#[from] UrlError),
     #[error("video-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
@@ -122,12 +135,7 @@ fn check_range(
 
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     let mode_nick = match s.mode {
-        Mode::RtspServer => {
-            return Err(PlanError::ModeNotYet {
-                mode: "rtsp-server",
-                issue: "issue #4",
-            })
-        }
+        Mode::RtspServer => "rtsp-server",
         Mode::Webrtc => {
             return Err(PlanError::ModeNotYet {
                 mode: "webrtc",
@@ -146,6 +154,14 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
 
     let mut redactor = Redactor::new();
     let target = match s.mode {
+        Mode::RtspServer => {
+            crate::rtsp::validate_stream_name(&s.stream_name).map_err(PlanError::Rtsp)?;
+            Target::Rtsp(RtspTarget {
+                port: u16::try_from(s.port).unwrap_or(8554),
+                stream_name: s.stream_name.clone(),
+                multicast: s.multicast,
+            })
+        }
         Mode::Srt => {
             let t = SrtTarget::parse(&s.url)?;
             if let Some(p) = &t.passphrase {
@@ -239,6 +255,14 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
                 mode: mode_nick,
                 why: "AV1 in RTMP needs enhanced FLV with AV1 (eflvmux, GStreamer 1.30 or newer)",
                 fix: "set video-codec=h264, or upgrade GStreamer",
+            })
+        }
+        (Target::Rtsp(_), Codec::Av1) if !caps.rtp_av1 => {
+            return Err(PlanError::CodecOnProtocol {
+                codec: "av1",
+                mode: mode_nick,
+                why: "AV1 over RTP needs an AV1 payloader (rtpav1pay: GStreamer 1.24+ or gst-plugins-rs), and none is installed",
+                fix: "set video-codec=h264 or video-codec=h265",
             })
         }
         (Target::Srt(_), Codec::Av1) if !caps.ts_av1 => {
@@ -394,10 +418,24 @@ mod tests {
 
     #[test]
     fn modes_not_yet_built_name_their_issue() {
-        let e = plan(&settings(Mode::RtspServer, ""), Capabilities::default())
+        let e = plan(&settings(Mode::Webrtc, ""), Capabilities::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("issue #4") && e.contains("mode=srt"), "{e}");
+        assert!(e.contains("issue #7") && e.contains("mode=srt"), "{e}");
+    }
+
+    #[test]
+    fn rtsp_server_needs_no_url_but_a_valid_stream_name() {
+        let mut s = settings(Mode::RtspServer, "");
+        let p = plan(&s, Capabilities::default()).unwrap();
+        assert!(matches!(
+            p.target,
+            Target::Rtsp(RtspTarget { port: 8554, .. })
+        ));
+        assert!(!p.silent_audio);
+        s.stream_name = "bad/name".into();
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(e.contains("stream-name 'bad/name'"), "{e}");
     }
 
     #[test]

@@ -113,20 +113,21 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("mode", d.mode)
             .nick("Mode")
-            .blurb("How the stream leaves the machine: rtmp, srt (rtsp-server: issue #4; webrtc, whip: issue #7)")
+            .blurb("How the stream leaves the machine: rtsp-server, rtmp, srt (webrtc, whip: issue #7)")
             .mutable_ready()
             .build(),
         string("url", "Destination URL",
             "RTMP: {service url}/{stream key}, e.g. rtmp://live.example.com/app/KEY (credentials may be user:pass@host); \
              SRT: srt://host:port?mode=caller|listener|rendezvous&latency=ms&passphrase=...&pbkeylen=16|24|32&streamid=...; \
              secrets are never logged", None),
-        uint("port", "Network Port", "RTSP server port for mode=rtsp-server (issue #4)", 1, 65535, d.port),
+        uint("port", "Network Port",
+            "mode=rtsp-server: TCP port of the RTSP server; streams on the same port share one server", 1, 65535, d.port),
         string("stream-name", "Stream Name",
-            "RTSP mount name for mode=rtsp-server: rtsp://host:port/<stream-name> (issue #4)",
+            "mode=rtsp-server: mount name, clients open rtsp://host:port/<stream-name> (letters, digits, - _ . ~)",
             Some(DEFAULT_STREAM_NAME)),
         glib::ParamSpecBoolean::builder("multicast")
             .nick("Multi-Cast")
-            .blurb("RTSP: send over multicast UDP instead of unicast (issue #4)")
+            .blurb("mode=rtsp-server: also offer multicast UDP to clients that ask for it")
             .default_value(false)
             .mutable_ready()
             .build(),
@@ -208,6 +209,11 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         double("reconnect-interval", "Reconnect Interval",
             "First delay before reconnecting (seconds), doubled per attempt (issue #6)", d.reconnect_interval),
+        glib::ParamSpecString::builder("stream-url")
+            .nick("Stream URL")
+            .blurb("Read-only: mode=rtsp-server: the URL clients open (this host's address, port, stream-name); otherwise the destination with secrets redacted. Set once the element starts")
+            .read_only()
+            .build(),
         glib::ParamSpecEnum::builder_with_default("connection-state", ConnectionState::Disconnected)
             .nick("Connection State")
             .blurb("State of the network connection (read-only; notified on every change)")

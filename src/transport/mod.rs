@@ -8,6 +8,7 @@ use crate::nvencstreamsink::plan::Plan;
 use crate::plugins::{self, MissingElement};
 
 pub mod rtmp;
+pub mod rtsp;
 pub mod srt;
 
 /// A built transport.
@@ -69,6 +70,7 @@ pub fn build(plan: &Plan, with_audio: bool) -> Result<Transport, TransportError>
     match &plan.target {
         crate::nvencstreamsink::plan::Target::Rtmp(t) => rtmp::build(plan, t, with_audio),
         crate::nvencstreamsink::plan::Target::Srt(t) => srt::build(plan, t, with_audio),
+        crate::nvencstreamsink::plan::Target::Rtsp(t) => rtsp::build(plan, t, with_audio),
     }
 }
 

@@ -235,9 +235,15 @@ pub fn ffprobe(args: &[&str], timeout: Duration) -> serde_json::Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = cmd.output().expect("run ffprobe (run ./run setup first)");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(
-        |_| serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).to_string()}),
-    )
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| serde_json::json!({}));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if !stderr.trim().is_empty() {
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("error".into(), stderr.into());
+        }
+    }
+    v
 }
 
 /// Builds a launch line around `nvencstreamsink` props with a live test pattern.
