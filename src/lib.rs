@@ -12,6 +12,7 @@
 
 use gst::glib;
 
+mod audiopad;
 pub mod encoder;
 pub mod nvencstreamsink;
 pub mod plugins;

@@ -214,38 +214,37 @@ impl RtmpTarget {
         })
     }
 
-    fn authority(&self, show_secrets: bool) -> String {
+    /// `host[:port]`, with IPv6 hosts bracketed.
+    fn hostport(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        let hostport = match self.port {
+        match self.port {
             Some(p) => format!("{host}:{p}"),
             None => host,
-        };
-        match (&self.username, &self.password, show_secrets) {
-            (Some(u), Some(p), true) => format!("{u}:{p}@{hostport}"),
-            (Some(u), Some(_), false) => format!("{u}:{REDACTED}@{hostport}"),
-            (Some(u), None, _) => format!("{u}@{hostport}"),
+        }
+    }
+
+    /// `user:<redacted>@host:port` (or just `host:port`).
+    fn authority_redacted(&self) -> String {
+        let hostport = self.hostport();
+        match (&self.username, &self.password) {
+            (Some(u), Some(_)) => format!("{u}:{REDACTED}@{hostport}"),
+            (Some(u), None) => format!("{u}@{hostport}"),
             _ => hostport,
         }
     }
 
     /// The location for `rtmp2sink`, without userinfo (credentials go to its properties).
     pub fn location(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let hostport = match self.port {
-            Some(p) => format!("{host}:{p}"),
-            None => host,
-        };
         format!(
-            "{}://{hostport}/{}/{}",
-            self.scheme, self.app, self.stream_key
+            "{}://{}/{}/{}",
+            self.scheme,
+            self.hostport(),
+            self.app,
+            self.stream_key
         )
     }
 
@@ -254,7 +253,7 @@ impl RtmpTarget {
         format!(
             "{}://{}/{}/{REDACTED}",
             self.scheme,
-            self.authority(false),
+            self.authority_redacted(),
             self.app
         )
     }

@@ -105,11 +105,6 @@ fn negative_and_absurd_bitrates() {
 
 #[test]
 fn modes_of_later_issues_say_so() {
-    let e = first_error("mode=rtsp-server");
-    assert!(
-        e.contains("mode=rtsp-server") && e.contains("issue #4"),
-        "{e}"
-    );
     let e = first_error("mode=webrtc");
     assert!(e.contains("issue #7"), "{e}");
 }

@@ -24,6 +24,27 @@ fn vbv_ms(s: &EncoderSettings) -> Option<u64> {
     (s.vbv_buffer_size > 0 && avg > 0).then(|| s.vbv_buffer_size as u64 * 1000 / avg)
 }
 
+/// x264 and x265 refresh over one keyframe interval: the period becomes `key-int-max`, and a
+/// separate length cannot be honoured. Returns whether intra refresh is on.
+fn x26x_intra_refresh(b: &mut ConfigBuilder, s: &EncoderSettings) -> bool {
+    if s.intra_refresh_period == 0 {
+        return false;
+    }
+    b.set_number(
+        "key-int-max",
+        s.intra_refresh_period as i64,
+        "intra-refresh-period",
+    );
+    if s.intra_refresh_length > 0 {
+        warn_unsupported(
+            b,
+            "intra-refresh-length",
+            "refreshes over the whole intra-refresh-period; the length is ignored",
+        );
+    }
+    true
+}
+
 fn warn_unsupported(b: &mut ConfigBuilder, setting: &str, why: &str) {
     let element = b.element().to_string();
     b.warn(format!("{setting}: {element} {why}"));
@@ -67,21 +88,8 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     // that fits: keep what the requested profile needs, so receivers see that profile.
     b.set_bool("cabac", s.profile != Profile::Baseline);
     b.set_bool("dct8x8", s.profile == Profile::High);
-    if s.intra_refresh_period > 0 {
-        // x264 refreshes over one keyframe interval: the period becomes key-int-max.
+    if x26x_intra_refresh(&mut b, s) {
         b.set_bool("intra-refresh", true);
-        b.set_number(
-            "key-int-max",
-            s.intra_refresh_period as i64,
-            "intra-refresh-period",
-        );
-        if s.intra_refresh_length > 0 {
-            warn_unsupported(
-                &mut b,
-                "intra-refresh-length",
-                "refreshes over the whole intra-refresh-period; the length is ignored",
-            );
-        }
     }
     if s.num_slices > 0 {
         options.push(format!("slices={}", s.num_slices));
@@ -124,20 +132,8 @@ pub fn configure_x265(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     if s.bitrate_mode.is_constant() {
         options.push("strict-cbr=1".into());
     }
-    if s.intra_refresh_period > 0 {
+    if x26x_intra_refresh(&mut b, s) {
         options.push("intra-refresh=1".into());
-        b.set_number(
-            "key-int-max",
-            s.intra_refresh_period as i64,
-            "intra-refresh-period",
-        );
-        if s.intra_refresh_length > 0 {
-            warn_unsupported(
-                &mut b,
-                "intra-refresh-length",
-                "refreshes over the whole intra-refresh-period; the length is ignored",
-            );
-        }
     }
     if s.num_slices > 0 {
         options.push(format!("slices={}", s.num_slices));

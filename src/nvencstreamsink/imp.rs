@@ -47,7 +47,7 @@ pub struct NvencStreamSink {
     connection: Mutex<ConnectionState>,
     counters: Arc<Counters>,
     video_pad: std::sync::OnceLock<gst::GhostPad>,
-    audio_pad: Mutex<Option<gst::GhostPad>>,
+    audio_pad: crate::audiopad::AudioPad,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -162,37 +162,17 @@ impl ElementImpl for NvencStreamSink {
         _name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        let mut audio = lock(&self.audio_pad);
-        if audio.is_some() {
-            gst::error!(CAT, imp = self, "there is only one audio pad");
-            return None;
+        match self.audio_pad.request(self.obj().upcast_ref(), templ) {
+            Ok(pad) => Some(pad),
+            Err(why) => {
+                gst::element_imp_warning!(self, gst::CoreError::Pad, ("{}", why));
+                None
+            }
         }
-        if self.obj().current_state() > gst::State::Null {
-            gst::element_imp_warning!(
-                self,
-                gst::CoreError::Pad,
-                ("The audio pad must be requested before the element starts (in the NULL state)")
-            );
-            return None;
-        }
-        let pad = gst::GhostPad::builder_from_template(templ)
-            .name("audio")
-            .build();
-        self.obj().add_pad(&pad).ok()?;
-        *audio = Some(pad.clone());
-        Some(pad.upcast())
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let mut audio = lock(&self.audio_pad);
-        if audio
-            .as_ref()
-            .is_some_and(|a| a.upcast_ref::<gst::Pad>() == pad)
-        {
-            *audio = None;
-            drop(audio);
-            let _ = self.obj().remove_pad(pad);
-        }
+        self.audio_pad.release(self.obj().upcast_ref(), pad);
     }
 
     fn change_state(
@@ -272,9 +252,7 @@ impl NvencStreamSink {
             settings.mode,
             target_shown
         );
-        let audio_linked = lock(&self.audio_pad)
-            .as_ref()
-            .is_some_and(|p| p.is_linked());
+        let audio_linked = self.audio_pad.get().as_ref().is_some_and(|p| p.is_linked());
 
         let mut state = State {
             children: Vec::new(),
@@ -313,7 +291,7 @@ impl NvencStreamSink {
     ) -> Result<(), gst::StateChangeError> {
         let mut sinks = vec![("video-drop", self.video_pad.get().cloned())];
         if audio_linked {
-            sinks.push(("audio-drop", lock(&self.audio_pad).clone()));
+            sinks.push(("audio-drop", self.audio_pad.get()));
         }
         for (name, pad) in sinks {
             let sink = crate::plugins::make("fakesink", name, "active=false")
@@ -434,7 +412,7 @@ impl NvencStreamSink {
                 Self::end_with_video(&video, &audio);
             }
             if audio_linked {
-                let pad = lock(&self.audio_pad).clone();
+                let pad = self.audio_pad.get();
                 if let (Some(first), Some(pad)) = (audio.first(), pad) {
                     if let Some(target) = first.static_pad("sink") {
                         let _ = pad.set_target(Some(&target));
@@ -519,9 +497,7 @@ impl NvencStreamSink {
         if let Some(pad) = self.video_pad.get() {
             let _ = pad.set_target(None::<&gst::Pad>);
         }
-        if let Some(pad) = lock(&self.audio_pad).clone() {
-            let _ = pad.set_target(None::<&gst::Pad>);
-        }
+        self.audio_pad.set_target(None);
         if let Some(state) = state {
             for child in state.children.iter().rev() {
                 let _ = child.set_state(gst::State::Null);

@@ -64,7 +64,7 @@ pub struct RtspSharedServer {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     video_pad: std::sync::OnceLock<gst::GhostPad>,
-    audio_pad: Mutex<Option<gst::GhostPad>>,
+    audio_pad: crate::audiopad::AudioPad,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -262,36 +262,20 @@ impl ElementImpl for RtspSharedServer {
     fn request_new_pad(
         &self,
         templ: &gst::PadTemplate,
-        _: Option<&str>,
-        _: Option<&gst::Caps>,
+        _name: Option<&str>,
+        _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        let mut audio = lock(&self.audio_pad);
-        if audio.is_some() || self.obj().current_state() > gst::State::Null {
-            gst::error!(
-                CAT,
-                imp = self,
-                "one audio pad, requested before the element starts"
-            );
-            return None;
+        match self.audio_pad.request(self.obj().upcast_ref(), templ) {
+            Ok(pad) => Some(pad),
+            Err(why) => {
+                gst::element_imp_warning!(self, gst::CoreError::Pad, ("{}", why));
+                None
+            }
         }
-        let pad = gst::GhostPad::builder_from_template(templ)
-            .name("audio")
-            .build();
-        self.obj().add_pad(&pad).ok()?;
-        *audio = Some(pad.clone());
-        Some(pad.upcast())
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let mut audio = lock(&self.audio_pad);
-        if audio
-            .as_ref()
-            .is_some_and(|a| a.upcast_ref::<gst::Pad>() == pad)
-        {
-            *audio = None;
-            drop(audio);
-            let _ = self.obj().remove_pad(pad);
-        }
+        self.audio_pad.release(self.obj().upcast_ref(), pad);
     }
 
     fn change_state(
@@ -347,7 +331,7 @@ impl RtspSharedServer {
             let _ = pad.set_target(Some(&target));
             feeder.set_keyframe_pad(&target);
         }
-        let audio_pad = lock(&self.audio_pad).clone();
+        let audio_pad = self.audio_pad.get();
         let audio_sink = match audio_pad {
             Some(pad) => {
                 let sink = self
@@ -505,9 +489,7 @@ impl RtspSharedServer {
         if let Some(pad) = self.video_pad.get() {
             let _ = pad.set_target(None::<&gst::Pad>);
         }
-        if let Some(pad) = lock(&self.audio_pad).clone() {
-            let _ = pad.set_target(None::<&gst::Pad>);
-        }
+        self.audio_pad.set_target(None);
         if let Some(mut state) = state {
             state.feeder.shutdown();
             if let Some(id) = state.client_handler.take() {
