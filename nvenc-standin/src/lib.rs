@@ -672,3 +672,59 @@ fn set_enum(element: &gst::Element, name: &str, nick: &str) -> Option<()> {
     element.set_property_from_value(name, &v);
     Some(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every property of every NVENC element of both sections becomes a ParamSpec with the schema's
+    /// type (the stand-in refuses to register otherwise).
+    #[test]
+    fn every_schema_property_becomes_a_param_spec() {
+        for section in ["1.22.0", "newest"] {
+            let s = schema(section).expect("section");
+            assert!(s.elements.len() >= 7, "{section}");
+            for e in &s.elements {
+                assert!(!e.props.is_empty(), "{section} {}", e.name);
+                for p in &e.props {
+                    assert!(
+                        param_spec(p, &s.enums).is_some(),
+                        "{section} {}.{} ({})",
+                        e.name,
+                        p.name,
+                        p.type_name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_elements_inherit_their_base_class_properties() {
+        let s = schema("1.22.0").expect("section");
+        let legacy = s
+            .elements
+            .iter()
+            .find(|e| e.name == "nvh264enc")
+            .expect("nvh264enc");
+        for p in [
+            "bitrate",
+            "rc-mode",
+            "preset",
+            "gop-size",
+            "bframes",
+            "zerolatency",
+        ] {
+            assert!(legacy.props.iter().any(|x| x.name == p), "{p}");
+        }
+    }
+
+    #[test]
+    fn ranks_parse() {
+        assert_eq!(
+            rank_of("primary + 256"),
+            gst::Rank::from(i32::from(gst::Rank::PRIMARY) + 256)
+        );
+        assert_eq!(rank_of("none"), gst::Rank::NONE);
+    }
+}
