@@ -37,22 +37,18 @@ fn stream_with(props: &str) -> (BusLog, gst::Structure, serde_json::Value, gst::
     let sink = pipeline.by_name("s").expect("s");
     let url = format!("srt://127.0.0.1:{port}?mode=caller");
     let reader = std::thread::spawn(move || {
-        poll(Duration::from_secs(10), || {
-            let v = ffprobe(
-                &[
-                    "-count_frames",
-                    "-select_streams",
-                    "v:0",
-                    "-show_streams",
-                    &url,
-                ],
-                Duration::from_secs(12),
-            );
-            v["streams"]
-                .as_array()
-                .filter(|a| !a.is_empty())
-                .map(|_| v.clone())
-        })
+        ffprobe_until(
+            &[
+                "-count_frames",
+                "-select_streams",
+                "v:0",
+                "-show_streams",
+                &url,
+            ],
+            1,
+            Duration::from_secs(12),
+            Duration::from_secs(10),
+        )
         .unwrap_or_default()
     });
     let mut stats = None;

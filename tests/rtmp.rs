@@ -63,22 +63,18 @@ fn nginx(auth_port: Option<u16>) -> Nginx {
 /// itself, so the read is bounded by stream time).
 fn spawn_player(url: String) -> std::thread::JoinHandle<serde_json::Value> {
     std::thread::spawn(move || {
-        poll(Duration::from_secs(15), || {
-            let v = ffprobe(
-                &[
-                    "-read_intervals",
-                    "%+3",
-                    "-count_frames",
-                    "-show_streams",
-                    &url,
-                ],
-                Duration::from_secs(25),
-            );
-            v["streams"]
-                .as_array()
-                .filter(|a| !a.is_empty())
-                .map(|_| v.clone())
-        })
+        ffprobe_until(
+            &[
+                "-read_intervals",
+                "%+3",
+                "-count_frames",
+                "-show_streams",
+                &url,
+            ],
+            1,
+            Duration::from_secs(25),
+            Duration::from_secs(15),
+        )
         .unwrap_or_default()
     })
 }

@@ -33,22 +33,18 @@ fn listener_is_read_by_ffprobe_with_codec_profile_and_size() {
     );
     let url = format!("srt://127.0.0.1:{port}?mode=caller");
     // The listener binds when the sender starts; ffprobe retries until it is there.
-    let probe = poll(Duration::from_secs(10), || {
-        let v = ffprobe(
-            &[
-                "-count_frames",
-                "-select_streams",
-                "v:0",
-                "-show_streams",
-                &url,
-            ],
-            Duration::from_secs(15),
-        );
-        v["streams"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .map(|_| v.clone())
-    })
+    let probe = ffprobe_until(
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_streams",
+            &url,
+        ],
+        1,
+        Duration::from_secs(15),
+        Duration::from_secs(10),
+    )
     .expect("ffprobe read the SRT stream");
     let log = s.join().expect("sender thread");
     assert!(log.errors.is_empty(), "{}", log.text());
@@ -304,13 +300,12 @@ fn fps_and_opus_over_srt() {
         5,
     );
     let url = format!("srt://127.0.0.1:{port}?mode=caller");
-    let probe = poll(Duration::from_secs(10), || {
-        let v = ffprobe(&["-show_streams", &url], Duration::from_secs(10));
-        v["streams"]
-            .as_array()
-            .filter(|a| a.len() >= 2)
-            .map(|_| v.clone())
-    })
+    let probe = ffprobe_until(
+        &["-show_streams", &url],
+        2,
+        Duration::from_secs(10),
+        Duration::from_secs(10),
+    )
     .expect("ffprobe read both streams");
     s.join().expect("sender");
     let streams = probe["streams"].as_array().expect("streams");

@@ -246,6 +246,21 @@ pub fn ffprobe(args: &[&str], timeout: Duration) -> serde_json::Value {
     v
 }
 
+/// Runs ffprobe again and again (each run bounded by `each`) until it reports at least `streams`
+/// streams or `total` passes: for a live peer that is only just coming up.
+pub fn ffprobe_until(
+    args: &[&str],
+    streams: usize,
+    each: Duration,
+    total: Duration,
+) -> Option<serde_json::Value> {
+    poll(total, || {
+        let v = ffprobe(args, each);
+        let n = v["streams"].as_array().map_or(0, |a| a.len());
+        (n >= streams.max(1)).then_some(v)
+    })
+}
+
 /// Builds a launch line around `nvencstreamsink` props with a live test pattern.
 pub fn sender(props: &str, width: u32, height: u32, seconds: u32) -> String {
     format!(
