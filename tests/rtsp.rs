@@ -473,3 +473,102 @@ fn two_mounts_played_at_the_same_time() {
         assert!(frames(&v) >= 40, "{v}");
     }
 }
+
+/// A self-signed certificate and key in one PEM file, made by openssl for this test.
+fn self_signed_pem(dir: &std::path::Path) -> std::path::PathBuf {
+    let (cert, key, both) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("both.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "openssl req (run ./run setup first)");
+    let pem = [
+        std::fs::read(&cert).expect("cert"),
+        std::fs::read(&key).expect("key"),
+    ]
+    .concat();
+    std::fs::write(&both, pem).expect("pem");
+    both
+}
+
+#[test]
+fn rtsps_with_a_certificate_file() {
+    init();
+    let dir = tmpdir("rtsps");
+    let pem = self_signed_pem(&dir);
+    let port = free_port();
+    let launch = format!(
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! x264enc tune=zerolatency key-int-max=30 ! \
+         h264parse ! rtspsharedserver name=r port={port} stream-name=secure tls-certificate={}",
+        pem.display()
+    );
+    let sender = start(&launch, 1).expect("mount");
+    let url: String = sender
+        .pipeline
+        .by_name("r")
+        .expect("r")
+        .property::<Option<String>>("url")
+        .expect("url");
+    assert!(
+        url.starts_with("rtsps://") && url.ends_with(&format!(":{port}/secure")),
+        "{url}"
+    );
+    let v = probe(&format!("rtsps://127.0.0.1:{port}/secure"), true);
+    assert_eq!(v["streams"][0]["codec_name"], "h264", "{v}");
+    assert!(frames(&v) >= 30, "{v}");
+    let plain = ffprobe(
+        &["-show_streams", &format!("rtsp://127.0.0.1:{port}/secure")],
+        Duration::from_secs(10),
+    );
+    assert!(
+        plain["streams"].as_array().is_none_or(|a| a.is_empty()),
+        "plain RTSP must not play: {plain}"
+    );
+    // Another stream on this port without the certificate is refused clearly.
+    let err = start(
+        &source(
+            &format!("mode=rtsp-server port={port} stream-name=plain"),
+            160,
+            120,
+        ),
+        1,
+    )
+    .err()
+    .expect("error");
+    assert!(
+        err.contains("already serves RTSPS") && err.contains("tls-certificate"),
+        "{err}"
+    );
+    drop(sender);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn unusable_certificate_file_is_a_clear_error() {
+    init();
+    let port = free_port();
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=10 ! x264enc ! h264parse ! rtspsharedserver port={port} stream-name=s tls-certificate=/nonexistent/cert.pem"
+    );
+    let err = start(&launch, 1).err().expect("error");
+    assert!(
+        err.contains("tls-certificate '/nonexistent/cert.pem' cannot be used")
+            && err.contains("Fix"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@
 //! last guard to go stops the server, closes its clients and frees the port.
 
 use gst::glib;
+use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
@@ -29,6 +30,16 @@ pub enum RegistryError {
          on a port its own stream-name"
     )]
     NameTaken { name: String, port: u16 },
+    #[error(
+        "port {port} already serves {existing} in this process; every stream on one port must use the same \
+         tls-certificate. Fix: use another port, or the same tls-certificate"
+    )]
+    TlsMismatch { port: u16, existing: &'static str },
+    #[error(
+        "tls-certificate '{path}' cannot be used: {reason}. Fix: give a PEM file that holds the certificate \
+         and its private key"
+    )]
+    Certificate { path: String, reason: String },
     #[error("the RTSP server on {address}:{port} could not start: {reason}")]
     Start {
         address: String,
@@ -74,17 +85,42 @@ pub struct SharedServer {
     source: Mutex<Option<glib::SourceId>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     names: Mutex<HashSet<String>>,
+    /// The RTSPS certificate file, when this port serves RTSPS.
+    pub tls: Option<String>,
 }
 
-/// The server for (address, port), started if it does not run yet.
-pub fn acquire(address: &str, port: u16) -> Result<Arc<SharedServer>, RegistryError> {
+/// The server for (address, port), started if it does not run yet. `tls` is the PEM file for RTSPS;
+/// all users of one port must agree on it.
+pub fn acquire(
+    address: &str,
+    port: u16,
+    tls: Option<&str>,
+) -> Result<Arc<SharedServer>, RegistryError> {
     let address = normalize_address(address);
     let key = (address.clone(), port);
     wait_until_closed(&key);
     let mut registry = lock(&REGISTRY);
     if let Some(server) = registry.get(&key).and_then(Weak::upgrade) {
+        if server.tls.as_deref() != tls {
+            let existing = if server.tls.is_some() {
+                "RTSPS with another certificate"
+            } else {
+                "plain RTSP"
+            };
+            return Err(RegistryError::TlsMismatch { port, existing });
+        }
         return Ok(server);
     }
+    let certificate =
+        match tls {
+            Some(path) => Some(gio::TlsCertificate::from_file(path).map_err(|e| {
+                RegistryError::Certificate {
+                    path: path.to_string(),
+                    reason: e.to_string(),
+                }
+            })?),
+            None => None,
+        };
     // Ask the OS first, to tell "in use" from other bind errors.
     if let Err(e) = std::net::TcpListener::bind((address.as_str(), port)) {
         return Err(if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -97,7 +133,7 @@ pub fn acquire(address: &str, port: u16) -> Result<Arc<SharedServer>, RegistryEr
             }
         });
     }
-    let server = SharedServer::start(&address, port)?;
+    let server = SharedServer::start(&address, port, tls, certificate)?;
     registry.insert(key, Arc::downgrade(&server));
     Ok(server)
 }
@@ -110,7 +146,12 @@ pub fn is_running(address: &str, port: u16) -> bool {
 }
 
 impl SharedServer {
-    fn start(address: &str, port: u16) -> Result<Arc<SharedServer>, RegistryError> {
+    fn start(
+        address: &str,
+        port: u16,
+        tls: Option<&str>,
+        certificate: Option<gio::TlsCertificate>,
+    ) -> Result<Arc<SharedServer>, RegistryError> {
         let start_err = |reason: String| RegistryError::Start {
             address: address.to_string(),
             port,
@@ -140,6 +181,10 @@ impl SharedServer {
                 gst_rtsp::ffi::GST_RTSP_AUTH_BASIC | gst_rtsp::ffi::GST_RTSP_AUTH_DIGEST,
             );
         }
+        if let Some(cert) = &certificate {
+            // RTSPS: every connection to this port is TLS.
+            auth.set_tls_certificate(Some(cert));
+        }
         server.set_auth(Some(&auth));
         let context = glib::MainContext::new();
         let source = server
@@ -165,6 +210,7 @@ impl SharedServer {
             source: Mutex::new(Some(source)),
             thread: Mutex::new(Some(thread)),
             names: Mutex::new(HashSet::new()),
+            tls: tls.map(str::to_string),
         }))
     }
 

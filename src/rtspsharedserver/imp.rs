@@ -31,6 +31,7 @@ struct Settings {
     multicast_range: String,
     auth_users: Option<String>,
     keyframe_min_interval: u32,
+    tls_certificate: Option<String>,
 }
 
 impl Default for Settings {
@@ -43,6 +44,7 @@ impl Default for Settings {
             multicast_range: DEFAULT_RANGE.into(),
             auth_users: None,
             keyframe_min_interval: DEFAULT_KEYFRAME_MIN_INTERVAL,
+            tls_certificate: None,
         }
     }
 }
@@ -132,6 +134,11 @@ impl ObjectImpl for RtspSharedServer {
                     .default_value(DEFAULT_KEYFRAME_MIN_INTERVAL)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("tls-certificate")
+                    .nick("TLS Certificate")
+                    .blurb("PEM file with the certificate and its private key: serve RTSPS (rtsps://) on this port; empty = plain RTSP. All streams on a port must agree")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Read-only: medias (live shared medias: 1 while anyone plays), buffers-pushed (into medias)")
@@ -154,6 +161,7 @@ impl ObjectImpl for RtspSharedServer {
                 s.multicast_range = string().unwrap_or_else(|| DEFAULT_RANGE.into())
             }
             "auth-users" => s.auth_users = string().filter(|u| !u.is_empty()),
+            "tls-certificate" => s.tls_certificate = string().filter(|p| !p.is_empty()),
             "keyframe-min-interval" => {
                 s.keyframe_min_interval = value.get().unwrap_or(DEFAULT_KEYFRAME_MIN_INTERVAL)
             }
@@ -175,6 +183,7 @@ impl ObjectImpl for RtspSharedServer {
             "multicast" => s.multicast.to_value(),
             "multicast-range" => s.multicast_range.to_value(),
             "keyframe-min-interval" => s.keyframe_min_interval.to_value(),
+            "tls-certificate" => s.tls_certificate.to_value(),
             "stats" => {
                 let state = lock(&self.state);
                 let (medias, pushed) = state
@@ -313,7 +322,8 @@ impl RtspSharedServer {
         }
         let port = u16::try_from(settings.port).unwrap_or(DEFAULT_PORT as u16);
         let server =
-            registry::acquire(&settings.address, port).map_err(|e| self.fail(&e.to_string()))?;
+            registry::acquire(&settings.address, port, settings.tls_certificate.as_deref())
+                .map_err(|e| self.fail(&e.to_string()))?;
         let mount = server
             .reserve(&settings.stream_name)
             .map_err(|e| self.fail(&e.to_string()))?;
@@ -322,7 +332,12 @@ impl RtspSharedServer {
             Duration::from_millis(settings.keyframe_min_interval as u64),
         );
         let host = crate::rtsp::host_for_url(&settings.address);
-        let url = crate::rtsp::mount_url(false, &host, port, &settings.stream_name);
+        let url = crate::rtsp::mount_url(
+            settings.tls_certificate.is_some(),
+            &host,
+            port,
+            &settings.stream_name,
+        );
 
         let video_sink = self
             .make_sink("video-sink", Kind::Video, &feeder)
