@@ -572,3 +572,65 @@ fn unusable_certificate_file_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A client that goes silent without TEARDOWN: its session expires after session-timeout and the shared media
+/// is released (no more medias), while the stream stays mounted for the next client.
+#[test]
+fn a_client_that_vanishes_without_teardown_is_cleaned_up() {
+    init();
+    let port = free_port();
+    let launch = format!(
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! x264enc tune=zerolatency key-int-max=30 ! \
+         h264parse ! rtspsharedserver name=r port={port} stream-name=gone session-timeout=2"
+    );
+    let sender = start(&launch, 1).expect("mount");
+    let server = sender.pipeline.by_name("r").expect("r");
+    let medias = || {
+        server
+            .property::<gst::Structure>("stats")
+            .get::<u32>("medias")
+            .unwrap_or(99)
+    };
+    let url = format!("rtsp://127.0.0.1:{port}/gone");
+    let client = Peer::spawn(
+        "ffprobe (to be killed)",
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "quiet",
+                "-rtsp_transport",
+                "udp",
+                "-read_intervals",
+                "%+#100000",
+                "-count_frames",
+                "-show_streams",
+                &url,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    assert_eq!(
+        poll(Duration::from_secs(10), || (medias() == 1).then_some(())),
+        Some(()),
+        "the client plays"
+    );
+    // Vanish the way a client behind a dead network does: its connection stays open and it sends
+    // nothing more (no TEARDOWN, no RTCP, no keep-alive). A killed process would close the RTSP
+    // connection, which gst-rtsp-server cleans up by itself.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &client.child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(stopped, "kill -STOP");
+    let released = poll(Duration::from_secs(30), || (medias() == 0).then_some(()));
+    drop(client);
+    assert_eq!(
+        released,
+        Some(()),
+        "the vanished client's media is still there"
+    );
+    assert!(
+        frames(&probe(&url, true)) > 0,
+        "the next client still plays"
+    );
+}

@@ -56,6 +56,7 @@ static REGISTRY: LazyLock<Mutex<HashMap<Key, Weak<SharedServer>>>> =
 static CLOSING: LazyLock<(Mutex<HashSet<Key>>, Condvar)> = LazyLock::new(Default::default);
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 const MAX_MEDIA_THREADS: i32 = 64;
+const SESSION_CLEANUP: Duration = Duration::from_secs(1);
 
 fn wait_until_closed(key: &Key) {
     let (set, cond) = &*CLOSING;
@@ -83,6 +84,7 @@ pub struct SharedServer {
     context: glib::MainContext,
     main_loop: glib::MainLoop,
     source: Mutex<Option<glib::SourceId>>,
+    cleanup: Mutex<Option<glib::SourceId>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     names: Mutex<HashSet<String>>,
     /// The RTSPS certificate file, when this port serves RTSPS.
@@ -190,6 +192,23 @@ impl SharedServer {
         let source = server
             .attach(Some(&context))
             .map_err(|e| start_err(e.to_string()))?;
+        // Sessions of clients that vanished without TEARDOWN expire only when the pool is cleaned up:
+        // gst-rtsp-server leaves that to the application.
+        let cleanup = {
+            let pool = server.session_pool();
+            let source = glib::timeout_source_new(
+                SESSION_CLEANUP,
+                None,
+                glib::Priority::DEFAULT,
+                move || {
+                    if let Some(pool) = &pool {
+                        pool.cleanup();
+                    }
+                    glib::ControlFlow::Continue
+                },
+            );
+            source.attach(Some(&context))
+        };
         let main_loop = glib::MainLoop::new(Some(&context), false);
         let thread = {
             let (ctx, ml) = (context.clone(), main_loop.clone());
@@ -208,6 +227,7 @@ impl SharedServer {
             context,
             main_loop,
             source: Mutex::new(Some(source)),
+            cleanup: Mutex::new(Some(cleanup)),
             thread: Mutex::new(Some(thread)),
             names: Mutex::new(HashSet::new()),
             tls: tls.map(str::to_string),
@@ -248,7 +268,10 @@ impl Drop for SharedServer {
         lock(&CLOSING.0).insert(key.clone());
         self.server
             .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-        if let Some(id) = lock(&self.source).take() {
+        for id in [lock(&self.source).take(), lock(&self.cleanup).take()]
+            .into_iter()
+            .flatten()
+        {
             if let Some(source) = self.context.find_source_by_id(&id) {
                 source.destroy();
             }

@@ -21,6 +21,7 @@ const DEFAULT_ADDRESS: &str = "0.0.0.0";
 const DEFAULT_STREAM_NAME: &str = "stream";
 const DEFAULT_RANGE: &str = "239.255.42.0-239.255.42.255";
 const DEFAULT_KEYFRAME_MIN_INTERVAL: u32 = 500;
+const DEFAULT_SESSION_TIMEOUT: u32 = 60;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -32,6 +33,7 @@ struct Settings {
     auth_users: Option<String>,
     keyframe_min_interval: u32,
     tls_certificate: Option<String>,
+    session_timeout: u32,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             auth_users: None,
             keyframe_min_interval: DEFAULT_KEYFRAME_MIN_INTERVAL,
             tls_certificate: None,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
         }
     }
 }
@@ -134,6 +137,14 @@ impl ObjectImpl for RtspSharedServer {
                     .default_value(DEFAULT_KEYFRAME_MIN_INTERVAL)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("session-timeout")
+                    .nick("Session Timeout")
+                    .blurb("Seconds without keep-alive (RTCP or RTSP) after which a vanished client's session is dropped; a port uses the smallest value of its streams")
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(DEFAULT_SESSION_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("tls-certificate")
                     .nick("TLS Certificate")
                     .blurb("PEM file with the certificate and its private key: serve RTSPS (rtsps://) on this port; empty = plain RTSP. All streams on a port must agree")
@@ -162,6 +173,7 @@ impl ObjectImpl for RtspSharedServer {
             }
             "auth-users" => s.auth_users = string().filter(|u| !u.is_empty()),
             "tls-certificate" => s.tls_certificate = string().filter(|p| !p.is_empty()),
+            "session-timeout" => s.session_timeout = value.get().unwrap_or(DEFAULT_SESSION_TIMEOUT),
             "keyframe-min-interval" => {
                 s.keyframe_min_interval = value.get().unwrap_or(DEFAULT_KEYFRAME_MIN_INTERVAL)
             }
@@ -184,6 +196,7 @@ impl ObjectImpl for RtspSharedServer {
             "multicast-range" => s.multicast_range.to_value(),
             "keyframe-min-interval" => s.keyframe_min_interval.to_value(),
             "tls-certificate" => s.tls_certificate.to_value(),
+            "session-timeout" => s.session_timeout.to_value(),
             "stats" => {
                 let state = lock(&self.state);
                 let (medias, pushed) = state
@@ -363,7 +376,12 @@ impl RtspSharedServer {
         // Joining clients of this mount get an IDR (rate-limited in the feeder).
         let path = mount.path();
         let weak_feeder = Arc::downgrade(&feeder);
+        let session_timeout = settings.session_timeout;
         let client_handler = server.server().connect_client_connected(move |_, client| {
+            client.connect_new_session(move |_, session| {
+                let t = session.timeout().min(session_timeout);
+                session.set_timeout(t);
+            });
             let weak = weak_feeder.clone();
             let path = path.clone();
             client.connect_play_request(move |_, ctx| {
