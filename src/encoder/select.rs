@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::catalog::{self, Family, KnownEncoder};
 use super::config::{EncoderConfig, PropValue};
 use super::schema::ClassSchema;
-use super::settings::{Codec, EncoderSettings};
+use super::settings::EncoderSettings;
 use super::{configure, nvenc};
 use crate::plugins::MissingElement;
 
@@ -351,17 +351,4 @@ fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), String> {
             PROBE_TIMEOUT.as_secs()
         )),
     }
-}
-
-/// The codec an element encodes, from its source pad template.
-pub fn codec_of_factory(factory: &gst::ElementFactory) -> Option<Codec> {
-    let caps = factory
-        .static_pad_templates()
-        .iter()
-        .find(|t| t.direction() == gst::PadDirection::Src)?
-        .caps()
-        .to_string();
-    [Codec::H264, Codec::H265, Codec::Av1]
-        .into_iter()
-        .find(|c| caps.contains(c.media_type()))
 }

@@ -6,6 +6,7 @@
 //! never copying the picture). Timestamps are cleared and re-stamped by the media's appsrc
 //! (`do-timestamp`), because each media has its own clock and base time.
 
+use gst::glib;
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -27,8 +28,6 @@ struct Attached {
     video: Option<gst_app::AppSrc>,
     audio: Option<gst_app::AppSrc>,
 }
-
-use gst::glib;
 
 pub struct Feeder {
     attached: Mutex<Vec<Attached>>,

@@ -140,13 +140,6 @@ pub fn acquire(
     Ok(server)
 }
 
-/// Whether a server runs for (address, port) in this process.
-pub fn is_running(address: &str, port: u16) -> bool {
-    lock(&REGISTRY)
-        .get(&(normalize_address(address), port))
-        .is_some_and(|w| w.strong_count() > 0)
-}
-
 impl SharedServer {
     fn start(
         address: &str,

@@ -5,7 +5,7 @@ use gst::prelude::*;
 
 use crate::encoder::Codec;
 use crate::nvencstreamsink::plan::Plan;
-use crate::plugins::{self, MissingElement};
+use crate::plugins::MissingElement;
 
 pub mod rtmp;
 pub mod rtsp;
@@ -28,13 +28,7 @@ pub enum TransportError {
     Link(String),
 }
 
-pub(crate) fn make(
-    factory: &str,
-    name: &str,
-    purpose: &str,
-) -> Result<gst::Element, MissingElement> {
-    plugins::make(factory, name, purpose)
-}
+pub(crate) use crate::plugins::make;
 
 /// Adds a ghost pad `name` on `bin` for the request pad of `mux` that takes `caps`.
 pub(crate) fn ghost_mux_pad(
