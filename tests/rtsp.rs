@@ -9,6 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// These tests use the process-wide RTSP server registry and gst-rtsp-server's process-wide thread
+/// pool: they run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static M: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    init();
+    M.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A running sender pipeline, stopped when dropped.
 struct Sender {
     pipeline: gst::Pipeline,
@@ -118,12 +126,12 @@ fn rtspsrc_frames(url: &str, protocols: &str, run: Duration) -> (u64, Option<Dur
 
 #[test]
 fn two_streams_on_one_port_with_different_codecs_read_over_tcp_udp_and_rtspsrc() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let launch = format!(
         "{} {}",
-        source(&format!("mode=rtsp-server port={port} stream-name=cam1 video-codec=h264 profile=high keyframe-interval=30"), 320, 240),
-        source(&format!("mode=rtsp-server port={port} stream-name=cam2 video-codec=h265 keyframe-interval=30"), 352, 288),
+        source(&format!("name=s1 mode=rtsp-server port={port} stream-name=cam1 video-codec=h264 profile=high keyframe-interval=30"), 320, 240),
+        source(&format!("name=s2 mode=rtsp-server port={port} stream-name=cam2 video-codec=h265 keyframe-interval=30"), 352, 288),
     );
     let sender = start(&launch, 2).expect("two mounts");
     let (u1, u2) = (
@@ -135,10 +143,31 @@ fn two_streams_on_one_port_with_different_codecs_read_over_tcp_udp_and_rtspsrc()
         "{:?}",
         sender.urls
     );
-    // One client at a time: two different mounts played at the same instant can stall (see
-    // two_mounts_played_at_the_same_time below).
+    // One mount at a time, each after the previous mount's media is released: two different mounts
+    // whose medias start or stop at the same time can stall (see two_mounts_played_at_the_same_time).
+    let released = |name: &str| {
+        let server = sender
+            .pipeline
+            .by_name(name)
+            .and_then(|s| s.downcast::<gst::Bin>().ok())
+            .and_then(|b| b.by_name("rtspsharedserver"))
+            .expect("inner rtspsharedserver");
+        let medias = move || {
+            server
+                .property::<gst::Structure>("stats")
+                .get::<u32>("medias")
+                .unwrap_or(99)
+        };
+        assert_eq!(
+            poll(Duration::from_secs(20), || (medias() == 0).then_some(())),
+            Some(()),
+            "{name} released"
+        );
+    };
     let p1 = probe(&u1, true);
+    released("s1");
     let p2 = probe(&u2, false);
+    released("s2");
     let (n, _) = rtspsrc_frames(&u1, "udp", Duration::from_secs(3));
     let s1 = &p1["streams"][0];
     assert_eq!(s1["codec_name"], "h264", "{p1}");
@@ -161,7 +190,7 @@ fn two_streams_on_one_port_with_different_codecs_read_over_tcp_udp_and_rtspsrc()
 
 #[test]
 fn late_joiner_decodes_at_once_despite_a_10_s_keyframe_interval() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let sender = start(
         &source(
@@ -197,7 +226,7 @@ fn late_joiner_decodes_at_once_despite_a_10_s_keyframe_interval() {
 
 #[test]
 fn twenty_clients_share_one_encode_and_one_media() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let sender = start(
         &source(
@@ -260,7 +289,7 @@ fn twenty_clients_share_one_encode_and_one_media() {
 
 #[test]
 fn unknown_mount_is_404_and_leaves_the_others_alone() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let sender = start(
         &source(
@@ -284,7 +313,7 @@ fn unknown_mount_is_404_and_leaves_the_others_alone() {
 
 #[test]
 fn port_in_use_by_another_process_is_a_clear_error() {
-    init();
+    let _serial = serial();
     let holder = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
     let port = holder.local_addr().expect("addr").port();
     let err = start(
@@ -307,7 +336,7 @@ fn port_in_use_by_another_process_is_a_clear_error() {
 
 #[test]
 fn same_name_twice_and_bad_names_are_refused() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let launch = format!(
         "{} {}",
@@ -342,7 +371,7 @@ fn same_name_twice_and_bad_names_are_refused() {
 
 #[test]
 fn mount_goes_with_its_element_and_the_port_with_the_last_one() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let first = start(
         &source(
@@ -381,7 +410,7 @@ fn mount_goes_with_its_element_and_the_port_with_the_last_one() {
 
 #[test]
 fn basic_auth_lets_the_right_user_in_and_refuses_a_wrong_password() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let launch = format!(
         "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! x264enc tune=zerolatency key-int-max=30 ! \
@@ -418,7 +447,7 @@ fn basic_auth_lets_the_right_user_in_and_refuses_a_wrong_password() {
 
 #[test]
 fn caps_that_cannot_be_payloaded_say_why() {
-    init();
+    let _serial = serial();
     if gst::ElementFactory::find("rtpav1pay").is_some() {
         println!("skipped: this GStreamer has an AV1 payloader");
         return;
@@ -445,7 +474,7 @@ fn caps_that_cannot_be_payloaded_say_why() {
 #[test]
 #[ignore = "known stall with two mounts played at the same instant; see the doc comment"]
 fn two_mounts_played_at_the_same_time() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let launch = format!(
         "{} {}",
@@ -508,7 +537,7 @@ fn self_signed_pem(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn rtsps_with_a_certificate_file() {
-    init();
+    let _serial = serial();
     let dir = tmpdir("rtsps");
     let pem = self_signed_pem(&dir);
     let port = free_port();
@@ -560,7 +589,7 @@ fn rtsps_with_a_certificate_file() {
 
 #[test]
 fn unusable_certificate_file_is_a_clear_error() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let launch = format!(
         "videotestsrc is-live=true num-buffers=10 ! x264enc ! h264parse ! rtspsharedserver port={port} stream-name=s tls-certificate=/nonexistent/cert.pem"
@@ -577,7 +606,7 @@ fn unusable_certificate_file_is_a_clear_error() {
 /// is released (no more medias), while the stream stays mounted for the next client.
 #[test]
 fn a_client_that_vanishes_without_teardown_is_cleaned_up() {
-    init();
+    let _serial = serial();
     let port = free_port();
     let launch = format!(
         "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! x264enc tune=zerolatency key-int-max=30 ! \
@@ -585,12 +614,13 @@ fn a_client_that_vanishes_without_teardown_is_cleaned_up() {
     );
     let sender = start(&launch, 1).expect("mount");
     let server = sender.pipeline.by_name("r").expect("r");
-    let medias = || {
+    let stat = |field: &str| {
         server
             .property::<gst::Structure>("stats")
-            .get::<u32>("medias")
+            .get::<u32>(field)
             .unwrap_or(99)
     };
+    let medias = || stat("medias");
     let url = format!("rtsp://127.0.0.1:{port}/gone");
     let client = Peer::spawn(
         "ffprobe (to be killed)",
@@ -613,6 +643,14 @@ fn a_client_that_vanishes_without_teardown_is_cleaned_up() {
         poll(Duration::from_secs(10), || (medias() == 1).then_some(())),
         Some(()),
         "the client plays"
+    );
+    // Frozen before SETUP there would be no session to expire (the open connection holds the
+    // media): wait until the client has its session.
+    assert_eq!(
+        poll(Duration::from_secs(10), || (stat("sessions") == 1)
+            .then_some(())),
+        Some(()),
+        "the client has a session"
     );
     // Vanish the way a client behind a dead network does: its connection stays open and it sends
     // nothing more (no TEARDOWN, no RTCP, no keep-alive). A killed process would close the RTSP

@@ -152,7 +152,7 @@ impl ObjectImpl for RtspSharedServer {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Read-only: medias (live shared medias: 1 while anyone plays), buffers-pushed (into medias)")
+                    .blurb("Read-only: medias (live shared medias: 1 while anyone plays), buffers-pushed (into medias), sessions (client sessions on this port)")
                     .read_only()
                     .build(),
             ]
@@ -199,13 +199,22 @@ impl ObjectImpl for RtspSharedServer {
             "session-timeout" => s.session_timeout.to_value(),
             "stats" => {
                 let state = lock(&self.state);
-                let (medias, pushed) = state
+                let (medias, pushed, sessions) = state
                     .as_ref()
-                    .map(|st| (st.feeder.medias() as u32, st.feeder.pushed()))
+                    .map(|st| {
+                        let sessions = st
+                            .mount
+                            .server()
+                            .server()
+                            .session_pool()
+                            .map_or(0, |p| p.n_sessions());
+                        (st.feeder.medias() as u32, st.feeder.pushed(), sessions)
+                    })
                     .unwrap_or_default();
                 gst::Structure::builder("rtspsharedserver-stats")
                     .field("medias", medias)
                     .field("buffers-pushed", pushed)
+                    .field("sessions", sessions)
                     .build()
                     .to_value()
             }
