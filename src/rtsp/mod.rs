@@ -3,6 +3,7 @@
 //! [`feeder`].
 
 pub mod feeder;
+pub mod prepared;
 pub mod registry;
 
 use std::time::{Duration, Instant};

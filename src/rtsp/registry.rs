@@ -5,6 +5,7 @@
 //! and in applications without a main loop); each user adds one mount, held by a [`Mount`] guard; the
 //! last guard to go stops the server, closes its clients and frees the port.
 
+use super::prepared::PreparedMedia;
 use gst::glib;
 use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
@@ -249,6 +250,7 @@ impl SharedServer {
             server: Arc::clone(self),
             name: name.to_string(),
             published: false,
+            media: None,
         })
     }
 }
@@ -285,6 +287,8 @@ pub struct Mount {
     server: Arc<SharedServer>,
     name: String,
     published: bool,
+    /// The mount's shared media, prepared at publish time; unprepared after the mount is removed.
+    media: Option<PreparedMedia>,
 }
 
 impl Mount {
@@ -296,12 +300,13 @@ impl Mount {
         &self.server
     }
 
-    /// Adds the factory at `/name`. With `users`, only they may play it (Basic or Digest); without,
-    /// anyone may.
+    /// Adds the factory at `/name` and prepares its shared media; `on_ready` gets the outcome of
+    /// that preparation. With `users`, only they may play it (Basic or Digest); without, anyone may.
     pub fn publish(
         &mut self,
         factory: &gst_rtsp_server::RTSPMediaFactory,
         users: &[(String, String)],
+        on_ready: impl FnOnce(Result<(), String>) + Send + 'static,
     ) {
         let allow = |role: &str| {
             gst::Structure::builder(role)
@@ -333,6 +338,9 @@ impl Mount {
         if let Some(mounts) = self.server.server.mount_points() {
             mounts.add_factory(&self.path(), factory.clone());
             self.published = true;
+            // Clients look the shared media up by port and path, whatever host they name.
+            let url = format!("rtsp://127.0.0.1:{}{}", self.server.port, self.path());
+            self.media = Some(PreparedMedia::start(factory, &url, on_ready));
         }
     }
 }

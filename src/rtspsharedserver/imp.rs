@@ -152,7 +152,7 @@ impl ObjectImpl for RtspSharedServer {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Read-only: medias (live shared medias: 1 while anyone plays), buffers-pushed (into medias), sessions (client sessions on this port)")
+                    .blurb("Read-only: medias (shared medias fed: 1 once the mount is live, prepared before the first client), buffers-pushed (into medias), sessions (client sessions on this port)")
                     .read_only()
                     .build(),
             ]
@@ -510,15 +510,36 @@ impl RtspSharedServer {
             }
         });
         let users = state.users.clone();
-        state.mount.publish(&factory, &users);
-        state.published = true;
         let url = state.url.clone();
         let (name, port) = (state.settings.stream_name.clone(), state.settings.port);
-        drop(guard);
+        let weak = self.obj().downgrade();
+        // The mount is live (and announced) once its shared media is prepared.
+        state.mount.publish(&factory, &users, move |outcome| {
+            if let Some(obj) = weak.upgrade() {
+                obj.imp().announce(outcome, &url, &name, port);
+            }
+        });
+        state.published = true;
+    }
+
+    fn announce(&self, outcome: Result<(), String>, url: &str, name: &str, port: u32) {
+        if let Err(e) = outcome {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Failed,
+                (
+                    "stream-name '{}' on port {}: its RTSP media could not be prepared: {}",
+                    name,
+                    port,
+                    e
+                )
+            );
+            return;
+        }
         gst::info!(CAT, imp = self, "serving {url}");
         let s = gst::Structure::builder("rtspsharedserver-mount")
-            .field("url", &url)
-            .field("stream-name", &name)
+            .field("url", url)
+            .field("stream-name", name)
             .field("port", port)
             .build();
         let _ = self
