@@ -150,6 +150,15 @@ impl Feeder {
                 &a.audio
             };
             let Some(src) = src else { continue };
+            // A prepared media that nobody plays yet holds its first buffer (the preroll) at a blocked
+            // pad: what we pushed now would queue up and reach its first client seconds late. (Not
+            // media.status(): it waits while the media prepares, which needs these very buffers.)
+            let Some(media) = a.media.upgrade() else {
+                continue;
+            };
+            if media.stream(0).is_some_and(|s| s.is_blocking()) {
+                continue;
+            }
             // Only while the media plays: it is PLAYING while it prepares (live media) and after a
             // client's PLAY. Buffers stamped while it is paused would carry the old base time and
             // go backwards once it resumes.
