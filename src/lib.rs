@@ -6,6 +6,8 @@
 //! Elements:
 //! - `nvencstreamsink`: the all-in-one encode-and-stream sink bin.
 //! - `rtspsharedserver`: many named RTSP streams on one port, shared media.
+//! - `tdmetainject`, `tdmetaembed`, `tdmetaextract`: per-frame metadata (`TdFrameMeta`) attached to
+//!   frames, carried in H.264/H.265 SEI through any transport, and read back.
 //!
 //! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables), [`url`]
 //! (destination parsing), [`secrets`] (redaction), [`plugins`] (missing-element errors).
@@ -14,17 +16,25 @@ use gst::glib;
 
 mod audiopad;
 pub mod encoder;
+pub mod meta;
 pub mod nvencstreamsink;
 pub mod plugins;
 pub mod rtsp;
 pub mod rtspsharedserver;
 pub mod secrets;
+pub mod tdmetaembed;
+pub mod tdmetaextract;
+pub mod tdmetainject;
 pub mod transport;
 pub mod url;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     nvencstreamsink::register(plugin)?;
     rtspsharedserver::register(plugin)?;
+    meta::frame_meta::register();
+    tdmetainject::register(plugin)?;
+    tdmetaembed::register(plugin)?;
+    tdmetaextract::register(plugin)?;
     Ok(())
 }
 
