@@ -10,6 +10,9 @@ fn every_property_has_a_real_blurb() {
     common::init();
     check_element("nvencstreamsink", 30);
     check_element("rtspsharedserver", 9);
+    check_element("tdmetainject", 6);
+    check_element("tdmetaembed", 1);
+    check_element("tdmetaextract", 4);
 }
 
 fn check_element(name: &str, min_props: usize) {
@@ -48,6 +51,10 @@ fn check_element(name: &str, min_props: usize) {
     if name == "nvencstreamsink" {
         let signals = glib::subclass::SignalId::lookup("force-idr", own);
         assert!(signals.is_some(), "force-idr action signal");
+    }
+    if name == "tdmetainject" {
+        let signals = glib::subclass::SignalId::lookup("queue-channels", own);
+        assert!(signals.is_some(), "queue-channels action signal");
     }
 }
 

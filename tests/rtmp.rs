@@ -3,61 +3,10 @@
 
 mod common;
 
+use common::nginx::nginx;
 use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Nginx {
-    _peer: Peer,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// nginx with the RTMP module, app `live`, optionally asking `auth_port` on every publish.
-fn nginx(auth_port: Option<u16>) -> Nginx {
-    let port = free_port();
-    let dir = tmpdir("nginx");
-    let on_publish = auth_port
-        .map(|p| format!("on_publish http://127.0.0.1:{p}/on_publish; notify_method post;"))
-        .unwrap_or_default();
-    let conf = format!(
-        "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
-         daemon off; master_process off; worker_processes 1; pid nginx.pid; error_log stderr warn;\n\
-         events {{ worker_connections 64; }}\n\
-         rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-           application live {{ live on; record off; {on_publish} }} }} }}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
-    let peer = Peer::spawn(
-        "nginx",
-        Command::new("nginx")
-            .args([
-                "-p",
-                dir.to_str().expect("dir"),
-                "-c",
-                "nginx.conf",
-                "-e",
-                "stderr",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(
-        wait_tcp(port, Duration::from_secs(10)),
-        "nginx did not listen on {port}"
-    );
-    Nginx {
-        _peer: peer,
-        port,
-        dir,
-    }
-}
 
 /// ffprobe as an RTMP player, decoding the first 3 s of stream time (a live RTMP play never ends by
 /// itself, so the read is bounded by stream time).

@@ -1,7 +1,8 @@
 //! The elementary-stream chains inside `nvencstreamsink`:
 //!
 //! ```text
-//! video: queue ! videoconvert ! [videorate ! fps caps] ! format caps ! ENCODER ! profile caps ! parser ! transport caps
+//! video: queue ! videoconvert ! [videorate ! fps caps] ! format caps ! ENCODER ! profile caps !
+//!        [tdmetaembed (H.264/H.265)] ! parser ! transport caps
 //! audio: [audiotestsrc wave=silence | queue] ! audioconvert ! audioresample ! rate caps ! ENCODER ! parser
 //! ```
 
@@ -52,6 +53,13 @@ pub fn video(
         profile_caps = profile_caps.field("profile", profile);
     }
     chain.push(capsfilter("profile-caps", profile_caps.build())?);
+    if codec != crate::encoder::Codec::Av1 {
+        // Frames that carry TdFrameMeta (tdmetainject upstream) get it written as SEI; others pass.
+        let embed = gst::glib::Object::builder::<crate::tdmetaembed::TdMetaEmbed>()
+            .property("name", "metadata-embed")
+            .build();
+        chain.push(embed.upcast());
+    }
     let parser = plugins::make(codec.parser(), "video-parser", "parsing the encoded video")?;
     if parser.find_property("config-interval").is_some() {
         // SPS/PPS (and VPS) before every IDR, so receivers can join at any keyframe.

@@ -43,11 +43,14 @@ impl Default for Settings {
     }
 }
 
+/// Named channels with their samples.
+type Channels = Vec<(String, Vec<f64>)>;
+
 #[derive(Default)]
 struct State {
     frame: u64,
     /// Values queued by the `queue-channels` signal: (running time or None for the next frame, values).
-    queued: VecDeque<(Option<gst::ClockTime>, Vec<(String, Vec<f64>)>)>,
+    queued: VecDeque<(Option<gst::ClockTime>, Channels)>,
     /// Rows read from `location`: channel names and one row per frame.
     file: Option<(Vec<String>, Vec<Vec<f64>>)>,
 }
@@ -251,7 +254,10 @@ impl ElementImpl for TdMetaInject {
                 "Filter/Metadata",
                 "Attaches per-frame metadata (TdFrameMeta: named channels, a table of strings, frame \
                  number, capture time, timecode) to every buffer; tdmetaembed carries it inside \
-                 H.264/H.265 and tdmetaextract reads it back",
+                 H.264/H.265 and tdmetaextract reads it back. Action signal queue-channels(structure, \
+                 running-time): one-off channel values for the next frame (running-time = \
+                 GST_CLOCK_TIME_NONE) or for the first frame at or after that running time; returns \
+                 FALSE (and queues nothing) when a field is not a number or an array of numbers",
                 "tdstream developers",
             )
         });
@@ -290,7 +296,12 @@ impl BaseTransformImpl for TdMetaInject {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let location = lock(&self.settings).location.clone();
-        let mut state = State::default();
+        // Values queued before the start stay queued.
+        let queued = std::mem::take(&mut lock(&self.state).queued);
+        let mut state = State {
+            queued,
+            ..State::default()
+        };
         if let Some(path) = location.filter(|p| !p.is_empty()) {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 gst::error_msg!(
@@ -386,8 +397,9 @@ impl TdMetaInject {
     fn queue(&self, s: &gst::StructureRef, running_time: u64) -> bool {
         match channels_of(s) {
             Ok(values) => {
-                let at = gst::ClockTime::from_nseconds(running_time);
-                let at = (running_time != u64::MAX).then_some(at);
+                // GST_CLOCK_TIME_NONE (u64::MAX) means the next frame; never build a ClockTime from it.
+                let at =
+                    (running_time != u64::MAX).then(|| gst::ClockTime::from_nseconds(running_time));
                 let mut state = lock(&self.state);
                 // Keep the queue ordered by due time; "next frame" requests go first.
                 let pos = state
