@@ -3,6 +3,8 @@
 //! apart from the GStreamer glue ([`frame_meta`], [`splice`]).
 
 pub mod caps;
+pub mod embed;
+pub mod extract;
 pub mod frame_meta;
 pub mod latency;
 pub mod sei;

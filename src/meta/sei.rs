@@ -109,23 +109,70 @@ pub fn nal_units(framing: Framing, au: &[u8]) -> Vec<NalSpan> {
 /// The offset at which an SEI unit goes: before the first slice (after AUD, parameter sets and any
 /// other SEI), or the end of the access unit if it has no slice.
 pub fn insert_offset(codec: Codec, framing: Framing, au: &[u8]) -> usize {
-    nal_units(framing, au)
-        .iter()
-        .find(|s| codec.is_vcl(&au[s.nal..s.end]))
-        .map_or(au.len(), |s| s.start)
+    units_before_slice(codec, framing, au).1
+}
+
+/// The next Annex B start code at or after `from`: (where it starts, counting a leading zero byte;
+/// where its NAL unit starts).
+fn next_start_code(au: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while i + 3 <= au.len() {
+        if au[i + 2] > 1 {
+            // No start code can begin at i, i + 1 or i + 2.
+            i += 3;
+        } else if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            let start = if i > from && au[i - 1] == 0 { i - 1 } else { i };
+            return Some((start, i + 3));
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The complete NAL units before the first slice, and where the first slice's unit starts
+/// (`au.len()` when there is none). Reads no further than the first slice's header: SEI, parameter
+/// sets and delimiters always come before it, and the picture can be large.
+pub fn units_before_slice(codec: Codec, framing: Framing, au: &[u8]) -> (Vec<NalSpan>, usize) {
+    let mut spans = Vec::new();
+    match framing {
+        Framing::ByteStream => {
+            let mut current: Option<(usize, usize)> = None;
+            let mut from = 0;
+            loop {
+                let next = next_start_code(au, from);
+                if let Some((start, nal)) = current {
+                    let mut end = next.map_or(au.len(), |n| n.0);
+                    while end > nal && au[end - 1] == 0 {
+                        end -= 1;
+                    }
+                    spans.push(NalSpan { start, nal, end });
+                }
+                let Some((start, nal)) = next else {
+                    return (spans, au.len());
+                };
+                if codec.is_vcl(&au[nal..]) {
+                    return (spans, start);
+                }
+                current = Some((start, nal));
+                from = nal;
+            }
+        }
+        Framing::Length(_) => {
+            for span in nal_units(framing, au) {
+                if codec.is_vcl(&au[span.nal..span.end]) {
+                    return (spans, span.start);
+                }
+                spans.push(span);
+            }
+            (spans, au.len())
+        }
+    }
 }
 
 /// Adds emulation prevention bytes (00 00 0x → 00 00 03 0x for x ≤ 3).
 pub fn escape(rbsp: &[u8], out: &mut Vec<u8>) {
-    let mut zeros = 0;
-    for &b in rbsp {
-        if zeros >= 2 && b <= 3 {
-            out.push(3);
-            zeros = 0;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
+    escape_into(out, rbsp, &mut 0);
 }
 
 /// Removes emulation prevention bytes.
@@ -151,33 +198,53 @@ fn put_ff_coded(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
-/// One SEI NAL unit, framed (start code or length prefix) and ready to insert, holding one
-/// user-data-unregistered message per (UUID, data) pair.
-pub fn sei_unit(codec: Codec, framing: Framing, messages: &[(&[u8; 16], &[u8])]) -> Vec<u8> {
-    let mut rbsp = Vec::new();
-    for (uuid, data) in messages {
-        put_ff_coded(&mut rbsp, USER_DATA_UNREGISTERED as usize);
-        put_ff_coded(&mut rbsp, 16 + data.len());
-        rbsp.extend_from_slice(*uuid);
-        rbsp.extend_from_slice(data);
+/// Appends `bytes` to `out` with emulation prevention, continuing a run of `zeros` zero bytes.
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8], zeros: &mut usize) {
+    // Copies runs that need no escaping in one go.
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if *zeros >= 2 && b <= 3 {
+            out.extend_from_slice(&bytes[start..i]);
+            out.push(3);
+            start = i;
+            *zeros = 0;
+        }
+        *zeros = if b == 0 { *zeros + 1 } else { 0 };
     }
-    rbsp.push(0x80);
-    let mut nal = match codec {
-        Codec::H264 => vec![H264_SEI],
-        Codec::H265 => vec![H265_PREFIX_SEI << 1, 1],
-    };
-    escape(&rbsp, &mut nal);
-    let mut out = Vec::with_capacity(nal.len() + 4);
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// One SEI NAL unit, framed (start code or length prefix) and ready to insert, holding one
+/// user-data-unregistered message per (UUID, data) pair. Built in one allocation.
+pub fn sei_unit(codec: Codec, framing: Framing, messages: &[(&[u8; 16], &[u8])]) -> Vec<u8> {
+    let body: usize = messages.iter().map(|(_, d)| 16 + d.len() + 8).sum();
+    let mut out = Vec::with_capacity(8 + body + body / 64);
+    // The start code, or room for the length written at the end.
     match framing {
         Framing::ByteStream => out.extend_from_slice(&[0, 0, 0, 1]),
-        Framing::Length(n) => {
-            let len = nal.len() as u64;
-            for i in (0..n).rev() {
-                out.push((len >> (8 * i)) as u8);
-            }
+        Framing::Length(n) => out.resize(n, 0),
+    }
+    match codec {
+        Codec::H264 => out.push(H264_SEI),
+        Codec::H265 => out.extend_from_slice(&[H265_PREFIX_SEI << 1, 1]),
+    }
+    let mut zeros = 0;
+    let mut coded = Vec::with_capacity(8);
+    for (uuid, data) in messages {
+        coded.clear();
+        put_ff_coded(&mut coded, USER_DATA_UNREGISTERED as usize);
+        put_ff_coded(&mut coded, 16 + data.len());
+        escape_into(&mut out, &coded, &mut zeros);
+        escape_into(&mut out, *uuid, &mut zeros);
+        escape_into(&mut out, data, &mut zeros);
+    }
+    escape_into(&mut out, &[0x80], &mut zeros);
+    if let Framing::Length(n) = framing {
+        let len = (out.len() - n) as u64;
+        for (i, byte) in out[..n].iter_mut().enumerate() {
+            *byte = (len >> (8 * (n - 1 - i))) as u8;
         }
     }
-    out.extend_from_slice(&nal);
     out
 }
 
@@ -286,6 +353,32 @@ mod tests {
                 vec![(UUID, data.to_vec())]
             );
         }
+    }
+
+    #[test]
+    fn units_before_slice_agree_with_a_full_scan() {
+        for codec in [Codec::H264, Codec::H265] {
+            let a = au(codec);
+            let all = nal_units(Framing::ByteStream, &a);
+            let (before, slice) = units_before_slice(codec, Framing::ByteStream, &a);
+            let first_vcl = all
+                .iter()
+                .position(|s| codec.is_vcl(&a[s.nal..s.end]))
+                .expect("slice");
+            assert_eq!(before, all[..first_vcl].to_vec());
+            assert_eq!(slice, all[first_vcl].start);
+        }
+        assert_eq!(
+            units_before_slice(Codec::H264, Framing::ByteStream, &[0, 0, 1, 9, 0xf0]),
+            (
+                vec![NalSpan {
+                    start: 0,
+                    nal: 3,
+                    end: 5
+                }],
+                5
+            )
+        );
     }
 
     #[test]

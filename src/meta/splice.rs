@@ -22,8 +22,34 @@ fn split_at(buffer: &mut gst::BufferRef, at: usize) -> Option<usize> {
     (at == offset).then_some(buffer.n_memory())
 }
 
-/// Inserts `unit` at byte `at` (one new memory; the others are shared).
-pub fn insert(buffer: &mut gst::BufferRef, at: usize, unit: Vec<u8>) -> bool {
+/// Up to this many bytes before the insertion point (delimiters and parameter sets, never picture
+/// data) are copied into the new memory rather than split off into a memory of their own.
+const SMALL_HEAD: usize = 512;
+
+/// Inserts `unit` at byte `at`. The picture is never copied: when `at` falls in the first memory
+/// within its first [`SMALL_HEAD`] bytes (the usual case: after AUD, SPS and PPS), those bytes and
+/// the unit make one new memory and the rest of the first memory is shared; otherwise the memory
+/// holding `at` is split into two shared views around one new memory.
+pub fn insert(buffer: &mut gst::BufferRef, at: usize, mut unit: Vec<u8>) -> bool {
+    if buffer.n_memory() > 0 && at <= SMALL_HEAD {
+        let first = buffer.peek_memory(0);
+        if at < first.size() {
+            let rest = first.share(at..);
+            let mut head = Vec::with_capacity(at + unit.len());
+            match first.map_readable() {
+                Ok(m) => head.extend_from_slice(&m[..at]),
+                Err(_) => return false,
+            }
+            head.append(&mut unit);
+            buffer.replace_memory(0, rest);
+            buffer.insert_memory(Some(0), gst::Memory::from_slice(head));
+            return true;
+        }
+    }
+    insert_split(buffer, at, unit)
+}
+
+fn insert_split(buffer: &mut gst::BufferRef, at: usize, unit: Vec<u8>) -> bool {
     let Some(idx) = split_at(buffer, at) else {
         return false;
     };
@@ -72,17 +98,25 @@ mod tests {
             b.append_memory(picture);
             assert!(insert(b, 2, vec![9, 9]));
             assert_eq!(bytes(b), vec![1, 2, 9, 9, 3, 4, 5, 6]);
-            assert_eq!(b.n_memory(), 3);
-            // The picture's memories are views of the original one, not copies.
-            let parent = b.peek_memory(0).parent().map(|p| p.as_ptr());
-            assert!(parent.is_some());
-            assert_eq!(b.peek_memory(2).parent().map(|p| p.as_ptr()), parent);
+            // The small head went into the new memory; the rest is a view of the original one.
+            assert_eq!(b.n_memory(), 2);
+            assert!(b.peek_memory(1).parent().is_some());
             assert!(cut(b, 2, 4));
             assert_eq!(bytes(b), vec![1, 2, 3, 4, 5, 6]);
             assert!(insert(b, 6, vec![7]));
             assert!(insert(b, 0, vec![0]));
             assert_eq!(bytes(b), vec![0, 1, 2, 3, 4, 5, 6, 7]);
             assert!(!insert(b, 99, vec![1]));
+            // Far from the start: split around a new memory, both sides views of the original.
+            let mut big = gst::Buffer::new();
+            let bb = big.get_mut().expect("writable");
+            bb.append_memory(gst::Memory::from_slice(vec![5u8; 2000]));
+            assert!(insert(bb, 1000, vec![1, 2]));
+            assert_eq!(bb.n_memory(), 3);
+            let parent = bb.peek_memory(0).parent().map(|p| p.as_ptr());
+            assert!(parent.is_some());
+            assert_eq!(bb.peek_memory(2).parent().map(|p| p.as_ptr()), parent);
+            assert_eq!(bytes(bb).len(), 2002);
             assert!(!cut(b, 3, 3));
         }
     }

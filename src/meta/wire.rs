@@ -54,6 +54,14 @@ pub struct FrameData {
     pub table: Vec<Vec<String>>,
 }
 
+/// The automatic fields of a payload, read by [`FrameData::peek`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Header {
+    pub frame: Option<u64>,
+    pub capture_us: Option<i64>,
+    pub timecode: Option<Timecode>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     #[error("payload ends early (needed {needed} more bytes at offset {at})")]
@@ -187,6 +195,59 @@ impl FrameData {
         Ok(d)
     }
 
+    /// Checks a whole payload as [`decode`](Self::decode) does, without allocating, and returns its
+    /// automatic fields: what a receiver needs on every frame (latency, frame number).
+    pub fn peek(bytes: &[u8]) -> Result<Header, WireError> {
+        let mut r = Reader { bytes, at: 0 };
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(WireError::Version(version));
+        }
+        let flags = r.u8()?;
+        let mut h = Header::default();
+        if flags & FLAG_FRAME != 0 {
+            h.frame = Some(r.varint()?);
+        }
+        if flags & FLAG_CAPTURE != 0 {
+            h.capture_us = Some(i64::from_le_bytes(r.array::<8>()?));
+        }
+        if flags & FLAG_TIMECODE != 0 {
+            let [hours, minutes, seconds, frames] = r.array::<4>()?;
+            h.timecode = Some(Timecode {
+                hours,
+                minutes,
+                seconds,
+                frames,
+                drop_frame: flags & FLAG_DROP_FRAME != 0,
+            });
+        }
+        let n = r.count("channel", MAX_CHANNELS)?;
+        for _ in 0..n {
+            r.skip_string()?;
+            let k = r.count("sample", MAX_SAMPLES)?;
+            r.need(k * 8)?;
+            r.at += k * 8;
+        }
+        let rows = r.varint()?;
+        let columns = r.varint()?;
+        let cells = rows.saturating_mul(columns);
+        if cells > MAX_CELLS as u64 {
+            return Err(WireError::TooMany {
+                what: "table cell",
+                count: cells,
+                limit: MAX_CELLS,
+            });
+        }
+        r.need(cells as usize)?;
+        for _ in 0..cells {
+            r.skip_string()?;
+        }
+        if r.at != bytes.len() {
+            return Err(WireError::Trailing(bytes.len() - r.at));
+        }
+        Ok(h)
+    }
+
     /// The channel's first sample, by name.
     pub fn channel(&self, name: &str) -> Option<&[f64]> {
         self.channels
@@ -267,6 +328,16 @@ impl Reader<'_> {
         Ok(n as usize)
     }
 
+    fn skip_string(&mut self) -> Result<(), WireError> {
+        let len = self.varint()?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        self.need(len)?;
+        let at = self.at;
+        std::str::from_utf8(&self.bytes[at..at + len]).map_err(|_| WireError::Utf8(at))?;
+        self.at += len;
+        Ok(())
+    }
+
     fn string(&mut self) -> Result<String, WireError> {
         let len = self.varint()?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
@@ -337,7 +408,18 @@ mod tests {
         let bytes = sample().encode();
         for n in 0..bytes.len() {
             assert!(FrameData::decode(&bytes[..n]).is_err(), "prefix {n}");
+            assert_eq!(
+                FrameData::peek(&bytes[..n]).err(),
+                FrameData::decode(&bytes[..n]).err(),
+                "prefix {n}"
+            );
         }
+        let d = sample();
+        let h = FrameData::peek(&d.encode()).expect("peek");
+        assert_eq!(
+            (h.frame, h.capture_us, h.timecode),
+            (d.frame, d.capture_us, d.timecode)
+        );
     }
 
     /// Hand-made bad inputs: each is refused with the error that names what is wrong.
@@ -385,6 +467,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(FrameData::decode(bytes).as_ref(), Err(want), "{bytes:?}");
+            assert_eq!(FrameData::peek(bytes).as_ref(), Err(want), "{bytes:?}");
         }
     }
 

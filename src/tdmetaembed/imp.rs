@@ -1,5 +1,5 @@
-use crate::meta::sei::{self, Codec, Framing};
-use crate::meta::{caps, frame_meta, splice, wire};
+use crate::meta::sei::{Codec, Framing};
+use crate::meta::{caps, embed};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -118,52 +118,20 @@ impl BaseTransformImpl for TdMetaEmbed {
         let Some((codec, framing)) = *self.format.lock().unwrap_or_else(|e| e.into_inner()) else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let ours = frame_meta::payload(buf);
-        let stock: Vec<([u8; 16], Vec<u8>)> = buf
-            .iter_meta::<gst_video::video_meta::VideoSeiUserDataUnregisteredMeta>()
-            .map(|m| (m.uuid(), m.data().to_vec()))
-            .collect();
-        if ours.is_none() && stock.is_empty() {
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        let mut messages: Vec<(&[u8; 16], &[u8])> = Vec::with_capacity(1 + stock.len());
-        if let Some(p) = &ours {
-            messages.push((&wire::UUID, p.as_ref()));
-        }
-        messages.extend(stock.iter().map(|(u, d)| (u, d.as_slice())));
-        let unit = sei::sei_unit(codec, framing, &messages);
-        let Some(at) = insert_offset(buf, codec, framing) else {
-            gst::debug!(
-                CAT,
-                imp = self,
-                "unreadable access unit; metadata not embedded"
-            );
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let len = unit.len() as u64;
-        if splice::insert(buf, at, unit) {
-            self.embedded.fetch_add(1, Ordering::Relaxed);
-            self.bytes.fetch_add(len, Ordering::Relaxed);
+        match embed::embed(buf, codec, framing) {
+            embed::Outcome::Embedded(len) => {
+                self.embedded.fetch_add(1, Ordering::Relaxed);
+                self.bytes.fetch_add(len as u64, Ordering::Relaxed);
+            }
+            embed::Outcome::Unreadable => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "unreadable access unit; metadata not embedded"
+                );
+            }
+            embed::Outcome::Nothing => {}
         }
         Ok(gst::FlowSuccess::Ok)
     }
-}
-
-/// Where the SEI goes, reading the first memory only when the first slice starts there (the usual
-/// case: no copy), else all of it.
-fn insert_offset(buf: &gst::BufferRef, codec: Codec, framing: Framing) -> Option<usize> {
-    if buf.n_memory() == 0 {
-        return None;
-    }
-    let first = buf.peek_memory(0).map_readable().ok()?;
-    let at = sei::insert_offset(codec, framing, &first);
-    if at < first.len() || buf.n_memory() == 1 {
-        return Some(at);
-    }
-    drop(first);
-    let mut all = Vec::with_capacity(buf.size());
-    for i in 0..buf.n_memory() {
-        all.extend_from_slice(&buf.peek_memory(i).map_readable().ok()?);
-    }
-    Some(sei::insert_offset(codec, framing, &all))
 }

@@ -1,7 +1,7 @@
 use crate::meta::latency::{now_us, Latency};
-use crate::meta::sei::{self, Codec, Framing};
-use crate::meta::wire::{FrameData, UUID};
-use crate::meta::{caps, frame_meta, splice, text};
+use crate::meta::sei::{Codec, Framing};
+use crate::meta::wire::{FrameData, Header};
+use crate::meta::{caps, extract, frame_meta, text};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -205,36 +205,16 @@ impl BaseTransformImpl for TdMetaExtract {
         let Some((codec, framing)) = lock(&self.state).format else {
             return Ok(gst::FlowSuccess::Ok);
         };
-        let (found, cuts) = {
-            // One memory (the usual case) is read in place; several are read into one copy, so that
-            // the buffer's memories are left as they are.
-            let joined;
-            let first;
-            let au: &[u8] = if buf.n_memory() == 1 {
-                first = buf
-                    .peek_memory(0)
-                    .map_readable()
-                    .map_err(|_| gst::FlowError::Error)?;
-                first.as_slice()
-            } else {
-                let mut all = Vec::with_capacity(buf.size());
-                for i in 0..buf.n_memory() {
-                    if let Ok(m) = buf.peek_memory(i).map_readable() {
-                        all.extend_from_slice(&m);
-                    }
-                }
-                joined = all;
-                joined.as_slice()
-            };
-            find(codec, framing, au)
-        };
+        let (found, cuts) = extract::scan(buf, codec, framing);
         let now = now_us();
         let mut state = lock(&self.state);
         state.frames += 1;
-        let mut restored: Option<(Vec<u8>, FrameData)> = None;
+        // Every frame: a check of the whole payload without allocating; the values are decoded only
+        // for frame messages.
+        let mut restored: Option<(Vec<u8>, Header)> = None;
         for payload in found {
-            match FrameData::decode(&payload) {
-                Ok(d) => restored = Some((payload, d)),
+            match FrameData::peek(&payload) {
+                Ok(h) => restored = Some((payload, h)),
                 Err(e) => {
                     state.malformed += 1;
                     gst::debug!(CAT, imp = self, "malformed metadata ignored: {e}");
@@ -242,14 +222,18 @@ impl BaseTransformImpl for TdMetaExtract {
             }
         }
         let mut latency_ms = None;
-        if let Some((payload, data)) = &restored {
+        let mut message_data = None;
+        if let Some((payload, header)) = restored {
             state.with_metadata += 1;
-            if let Some(c) = data.capture_us {
+            if let Some(c) = header.capture_us {
                 let ms = (now - c) as f64 / 1000.0;
                 state.latency.add(ms);
                 latency_ms = Some(ms);
             }
-            frame_meta::set_payload(buf, glib::Bytes::from(payload.as_slice()));
+            if frame_messages {
+                message_data = FrameData::decode(&payload).ok();
+            }
+            frame_meta::set_payload(buf, glib::Bytes::from_owned(payload));
         }
         let latency_message = (interval > 0
             && state.latency.count > 0
@@ -262,11 +246,9 @@ impl BaseTransformImpl for TdMetaExtract {
         });
         drop(state);
         if strip {
-            for (start, end) in cuts.into_iter().rev() {
-                splice::cut(buf, start, end);
-            }
+            extract::strip(buf, &cuts);
         }
-        if let (true, Some((_, data))) = (frame_messages, &restored) {
+        if let Some(data) = &message_data {
             let s = frame_structure(data, latency_ms, buf.pts());
             let _ = self
                 .obj()
@@ -279,37 +261,6 @@ impl BaseTransformImpl for TdMetaExtract {
         }
         Ok(gst::FlowSuccess::Ok)
     }
-}
-
-/// The project's payloads in an access unit, and the byte ranges of SEI units that hold nothing but
-/// them (what `strip` removes).
-fn find(codec: Codec, framing: Framing, au: &[u8]) -> (Vec<Vec<u8>>, Vec<(usize, usize)>) {
-    let mut payloads = Vec::new();
-    let mut cuts = Vec::new();
-    let spans = sei::nal_units(framing, au);
-    for (k, span) in spans.iter().enumerate() {
-        let nal = &au[span.nal..span.end];
-        if !codec.is_sei(nal) {
-            continue;
-        }
-        let messages = sei::user_data(codec, nal);
-        let ours = messages.iter().filter(|(u, _)| *u == UUID).count();
-        if ours == 0 {
-            continue;
-        }
-        if ours == messages.len() {
-            // Up to where the next unit (with its start code or length prefix) begins.
-            let end = spans.get(k + 1).map_or(au.len(), |next| next.start);
-            cuts.push((span.start, end));
-        }
-        payloads.extend(
-            messages
-                .into_iter()
-                .filter(|(u, _)| *u == UUID)
-                .map(|(_, d)| d),
-        );
-    }
-    (payloads, cuts)
 }
 
 fn frame_structure(
@@ -352,28 +303,4 @@ fn frame_structure(
         );
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strip_ranges_keep_the_next_start_code() {
-        let data = FrameData::default().encode();
-        let unit = sei::sei_unit(Codec::H264, Framing::ByteStream, &[(&UUID, &data)]);
-        let mut au = vec![0, 0, 0, 1, 0x09, 0xf0];
-        let at = au.len();
-        au.extend_from_slice(&unit);
-        au.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88]);
-        let (payloads, cuts) = find(Codec::H264, Framing::ByteStream, &au);
-        assert_eq!(payloads, vec![data]);
-        assert_eq!(cuts, vec![(at, at + unit.len())]);
-        let mut stripped = au.clone();
-        stripped.drain(cuts[0].0..cuts[0].1);
-        assert_eq!(
-            stripped,
-            vec![0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x65, 0x88]
-        );
-    }
 }
