@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::{KeyframeAction, KeyframeLimiter};
 
+const DRAIN_POLL: Duration = Duration::from_millis(5);
+const DRAIN_TAIL: Duration = Duration::from_millis(100);
+
 pub const VIDEO_SRC: &str = "vsrc";
 pub const AUDIO_SRC: &str = "asrc";
 
@@ -132,6 +135,25 @@ impl Feeder {
                 let _ = src.end_of_stream();
             }
         }
+    }
+
+    /// The stream ends: give what is still queued in the medias' inputs a moment to go out before
+    /// the element stops and the mount closes (up to `max`), so the last frames reach the clients.
+    pub fn drain(&self, max: Duration) {
+        let deadline = Instant::now() + max;
+        loop {
+            let queued: u64 = lock(&self.attached)
+                .iter()
+                .flat_map(|a| a.video.iter().chain(a.audio.iter()))
+                .map(|src| src.current_level_bytes())
+                .sum();
+            if queued == 0 || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(DRAIN_POLL);
+        }
+        // The payloaders and the network sinks behind the queues.
+        std::thread::sleep(DRAIN_TAIL.min(deadline.saturating_duration_since(Instant::now())));
     }
 
     pub fn detach(&self, media: &gst_rtsp_server::RTSPMedia) {

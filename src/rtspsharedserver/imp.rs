@@ -19,6 +19,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_PORT: u32 = 8554;
 const DEFAULT_ADDRESS: &str = "0.0.0.0";
 const DEFAULT_STREAM_NAME: &str = "stream";
+/// At most this long, the end of the stream waits for queued frames to reach the clients.
+const EOS_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 const DEFAULT_RANGE: &str = "239.255.42.0-239.255.42.255";
 const DEFAULT_KEYFRAME_MIN_INTERVAL: u32 = 500;
 const DEFAULT_SESSION_TIMEOUT: u32 = 60;
@@ -449,11 +451,16 @@ impl RtspSharedServer {
         if let Some(pad) = sink.static_pad("sink") {
             pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
                 if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                    if let gst::EventView::Caps(c) = ev.view() {
-                        f.set_caps(kind, &c.caps_owned());
-                        if let Some(obj) = weak.upgrade() {
-                            obj.imp().maybe_publish();
+                    match ev.view() {
+                        gst::EventView::Caps(c) => {
+                            f.set_caps(kind, &c.caps_owned());
+                            if let Some(obj) = weak.upgrade() {
+                                obj.imp().maybe_publish();
+                            }
                         }
+                        // Hold EOS until the medias sent what they have (bounded).
+                        gst::EventView::Eos(_) => f.drain(EOS_LINGER),
+                        _ => {}
                     }
                 }
                 gst::PadProbeReturn::Ok
