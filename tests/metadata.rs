@@ -112,10 +112,11 @@ impl Receiver {
 impl Receiver {
     /// Ends a live receiver: EOS from its source drains the demuxer and the decoder (which holds
     /// frames back for reordering), then waits for it to reach the sink.
-    fn drain(&self) {
+    fn drain(&self) -> BusLog {
         self.pipeline.send_event(gst::event::Eos::new());
         let log = run_pipeline(&self.pipeline, Duration::from_secs(10), |_| false);
         assert!(log.eos, "receiver did not drain: {}", log.text());
+        log
     }
 }
 
@@ -330,8 +331,32 @@ fn srt_through_nvencstreamsink_round_trips_every_frame() {
             .unwrap_or(0)
     };
     poll(Duration::from_secs(10), || (seen() >= FRAMES).then_some(()));
-    rx.drain();
+    // The bus kept every message: one per frame, and the periodic latency statistics.
+    let log = rx.drain();
     check(&rx.frames(), FRAMES as usize, Some(0));
+    let frame_messages = log
+        .all
+        .iter()
+        .filter(|m| m.starts_with("ELEMENT tdmetaextract-frame"))
+        .count();
+    assert_eq!(frame_messages, FRAMES as usize);
+    let first = log
+        .all
+        .iter()
+        .find(|m| m.starts_with("ELEMENT tdmetaextract-frame"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        first.contains("frame=(guint64)0")
+            && first.contains("table=(string)\"frame\\,0\\;square\\,0\""),
+        "{first}"
+    );
+    assert!(
+        log.all
+            .iter()
+            .any(|m| m.starts_with("ELEMENT tdmetaextract-latency")),
+        "no latency message"
+    );
     let stats = rx
         .pipeline
         .by_name("ext")
@@ -591,4 +616,75 @@ fn unreadable_location_names_the_property() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// tdmetaembed also writes stock GstVideoSEIUserDataUnregisteredMeta (the SEI inserter GStreamer
+/// lacks before 1.30), next to TdFrameMeta in the same SEI unit.
+#[test]
+fn stock_sei_user_data_meta_is_embedded_too() {
+    init();
+    let other: [u8; 16] = *b"0123456789abcdef";
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! tdmetainject ! x264enc name=enc ! \
+         video/x-h264,stream-format=byte-stream ! tdmetaembed ! fakesink name=out",
+    )
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let pad = pipeline
+        .by_name("enc")
+        .expect("enc")
+        .static_pad("src")
+        .expect("pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(b)) = &mut info.data {
+            gst_video::video_meta::VideoSeiUserDataUnregisteredMeta::add(
+                b.make_mut(),
+                &other,
+                b"stock",
+            );
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let f = found.clone();
+    pipeline
+        .by_name("out")
+        .expect("out")
+        .static_pad("sink")
+        .expect("pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(b) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let bytes: Vec<u8> = (0..b.n_memory())
+                .flat_map(|i| {
+                    b.peek_memory(i)
+                        .map_readable()
+                        .map(|m| m.to_vec())
+                        .unwrap_or_default()
+                })
+                .collect();
+            use gsttdstream::meta::sei::{nal_units, user_data, Codec, Framing};
+            for s in nal_units(Framing::ByteStream, &bytes) {
+                for (uuid, data) in user_data(Codec::H264, &bytes[s.nal..s.end]) {
+                    f.lock().unwrap().push((uuid, data.len()));
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let log = run_pipeline(&pipeline, Duration::from_secs(20), |_| false);
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(log.eos, "{}", log.text());
+    let found = found.lock().unwrap().clone();
+    assert_eq!(
+        found.iter().filter(|(u, _)| *u == other).count(),
+        5,
+        "{found:?}"
+    );
+    assert_eq!(
+        found.iter().filter(|(u, _)| *u == UUID).count(),
+        5,
+        "{found:?}"
+    );
 }
