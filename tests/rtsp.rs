@@ -886,3 +886,44 @@ fn a_slow_tcp_client_stalls_neither_the_others_nor_the_pipeline() {
     );
     drop(stuck);
 }
+
+/// `active=false` while PLAYING removes the mount and frees the port (it was the last); `active=true`
+/// serves it again; the pipeline never stops or errors.
+#[test]
+fn active_toggled_while_playing_removes_and_restores_the_mount() {
+    let _serial = serial();
+    let port = free_port();
+    let sender = start(
+        &source(
+            &format!("name=s mode=rtsp-server port={port} stream-name=toggle keyframe-interval=30"),
+            320,
+            240,
+        ),
+        1,
+    )
+    .expect("mount");
+    let url = format!("rtsp://127.0.0.1:{port}/toggle");
+    assert!(frames(&probe(&url, true)) > 0, "plays before the toggle");
+    let s = sender.pipeline.by_name("s").expect("s");
+    s.set_property("active", false);
+    let freed = poll(Duration::from_secs(10), || {
+        std::net::TcpListener::bind(("0.0.0.0", port)).ok()
+    });
+    assert!(
+        freed.is_some(),
+        "port {port} still taken after active=false"
+    );
+    drop(freed);
+    s.set_property("active", true);
+    let again = poll(Duration::from_secs(20), || {
+        let v = probe(&url, true);
+        (frames(&v) > 0).then_some(v)
+    });
+    assert!(again.is_some(), "no frames after active=true");
+    let errors = sender
+        .pipeline
+        .bus()
+        .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]));
+    assert!(errors.is_none(), "{errors:?}");
+    assert_eq!(sender.pipeline.current_state(), gst::State::Playing);
+}

@@ -48,6 +48,8 @@ pub struct NvencStreamSink {
     counters: Arc<Counters>,
     video_pad: std::sync::OnceLock<gst::GhostPad>,
     audio_pad: crate::audiopad::AudioPad,
+    /// Serialises `active` changes applied while running.
+    toggling: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -93,7 +95,12 @@ impl ObjectImpl for NvencStreamSink {
         } else if pspec.name() != "rtmp-password" {
             gst::debug!(CAT, imp = self, "{} set", pspec.name());
         }
+        let was_active = s.active;
         props::set(&mut s, pspec.name(), value);
+        if pspec.name() == "active" && s.active != was_active {
+            drop(s);
+            self.schedule_active_change();
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -505,6 +512,64 @@ impl NvencStreamSink {
             }
         }
         self.set_connection(ConnectionState::Disconnected);
+    }
+
+    /// `active` changed: when running, rebuild on another thread (never the application's or a
+    /// streaming thread): the input is held (blocked) meanwhile, nothing upstream sees an error.
+    fn schedule_active_change(&self) {
+        if lock(&self.state).is_none() {
+            return; // Not started: start() reads the setting.
+        }
+        let weak = self.obj().downgrade();
+        let spawned = std::thread::Builder::new()
+            .name("nvencstreamsink-active".into())
+            .spawn(move || {
+                if let Some(obj) = weak.upgrade() {
+                    obj.imp().apply_active();
+                }
+            });
+        if let Err(e) = spawned {
+            gst::warning!(CAT, imp = self, "active change not applied: {e}");
+        }
+    }
+
+    /// Stops what runs (closing the connection, removing the RTSP mount and freeing its port when it
+    /// was the last) and builds it again for the new `active` value, while the inputs are blocked.
+    fn apply_active(&self) {
+        let _serial = lock(&self.toggling);
+        let pads: Vec<gst::Pad> = self
+            .video_pad
+            .get()
+            .map(|p| p.clone().upcast())
+            .into_iter()
+            .chain(self.audio_pad.get().map(|p| p.upcast()))
+            .collect();
+        let probes: Vec<(gst::Pad, gst::PadProbeId)> = pads
+            .iter()
+            .filter_map(|p| {
+                p.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                    gst::PadProbeReturn::Ok
+                })
+                .map(|id| (p.clone(), id))
+            })
+            .collect();
+        if lock(&self.state).is_some() {
+            self.stop();
+            if self.start().is_ok() {
+                let children = lock(&self.state)
+                    .as_ref()
+                    .map(|s| s.children.clone())
+                    .unwrap_or_default();
+                for child in &children {
+                    let _ = child.sync_state_with_parent();
+                }
+            }
+        }
+        for (pad, id) in probes {
+            pad.remove_probe(id);
+        }
+        let active = lock(&self.settings).active;
+        gst::info!(CAT, imp = self, "active={active} applied");
     }
 
     fn set_connection(&self, new: ConnectionState) {

@@ -107,9 +107,9 @@ pub fn specs() -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecBoolean::builder("active")
             .nick("Active")
-            .blurb("Stream when true; when false at start, input is dropped and no connection or port is opened (toggling while PLAYING: issue #6)")
+            .blurb("Stream when true. When false, input is dropped and no connection or port is open; changing it while PLAYING closes or reopens the connection (an RTSP mount is removed, and its port freed when it was the last) without stopping the pipeline")
             .default_value(d.active)
-            .mutable_ready()
+            .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("mode", d.mode)
             .nick("Mode")
