@@ -14,10 +14,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{free_port, poll, wait_tcp, Peer};
-use gst::prelude::*;
+use common::{first_idr, free_port, poll, wait_tcp, Peer};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 3;
@@ -100,45 +98,6 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Time from starting a new client to its first IDR picture (a NAL unit of type 5), or None within
-/// 15 s: a decoder shows pictures from there on. (Decoded frames would not tell: libav decoders
-/// conceal what precedes the first keyframe.)
-fn first_frame(url: &str) -> Option<Duration> {
-    let launch = format!(
-        "rtspsrc location={url} protocols=tcp latency=0 ! rtph264depay ! h264parse ! \
-         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false"
-    );
-    let pipeline = gst::parse::launch(&launch).ok()?;
-    let first = Arc::new(Mutex::new(None));
-    let started = Instant::now();
-    let f = Arc::clone(&first);
-    let pad = pipeline
-        .downcast_ref::<gst::Bin>()?
-        .by_name("out")?
-        .static_pad("sink")?;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let idr = info
-            .buffer()
-            .and_then(|b| b.map_readable().ok())
-            .is_some_and(|m| {
-                m.windows(4)
-                    .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
-            });
-        if !idr {
-            return gst::PadProbeReturn::Ok;
-        }
-        let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
-        f.get_or_insert(started.elapsed());
-        gst::PadProbeReturn::Remove
-    });
-    let _ = pipeline.set_state(gst::State::Playing);
-    let got = poll(Duration::from_secs(15), || {
-        *first.lock().unwrap_or_else(|e| e.into_inner())
-    });
-    let _ = pipeline.set_state(gst::State::Null);
-    got
-}
-
 fn median(v: &mut [f64]) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -164,7 +123,10 @@ fn measure(server: Server, ticks: f64) -> Figures {
     let (peer, url) = server.start(port);
     // Warm up: the server serves a first client.
     let up = wait_tcp(port, Duration::from_secs(15))
-        && poll(Duration::from_secs(30), || first_frame(&url)).is_some();
+        && poll(Duration::from_secs(30), || {
+            first_idr(&url, Duration::from_secs(15))
+        })
+        .is_some();
     if !up {
         eprintln!(
             "{}: no frame from {url}; is the plugin built (./run build)?",
@@ -215,7 +177,9 @@ fn measure(server: Server, ticks: f64) -> Figures {
     for j in 0..JOINS {
         // Join at different moments of the 10 s GOP.
         std::thread::sleep(Duration::from_millis(700 + 900 * j as u64));
-        joins.push(first_frame(&url).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0));
+        joins.push(
+            first_idr(&url, Duration::from_secs(15)).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
+        );
     }
     drop(watcher);
     drop(peer);

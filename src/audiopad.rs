@@ -9,7 +9,7 @@ pub struct AudioPad(Mutex<Option<gst::GhostPad>>);
 
 impl AudioPad {
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<gst::GhostPad>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// Adds the pad to `element`; the error says why there is none.

@@ -22,6 +22,7 @@ pub mod plugins;
 pub mod rtsp;
 pub mod rtspsharedserver;
 pub mod secrets;
+mod sync;
 pub mod tdmetaembed;
 pub mod tdmetaextract;
 pub mod tdmetainject;

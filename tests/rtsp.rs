@@ -131,45 +131,6 @@ fn rtspsrc_frames(url: &str, protocols: &str, run: Duration) -> (u64, Option<Dur
     (count.load(Ordering::Relaxed), first)
 }
 
-/// Time from starting an H.264 rtspsrc client to its first IDR picture (an access unit with a NAL
-/// unit of type 5): a decoder shows pictures from there on. (Decoded frames would not tell: libav
-/// decoders conceal what precedes the first keyframe, and h264parse does not flag the first access
-/// unit as a delta unit.)
-fn first_keyframe(url: &str, within: Duration) -> Option<Duration> {
-    let launch = format!(
-        "rtspsrc location={url} protocols=tcp latency=0 ! rtph264depay ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false"
-    );
-    let pipeline = gst::parse::launch(&launch)
-        .expect("receiver")
-        .downcast::<gst::Pipeline>()
-        .expect("pipeline");
-    let first = Arc::new(std::sync::Mutex::new(None));
-    let started = Instant::now();
-    let f = first.clone();
-    pipeline
-        .by_name("out")
-        .expect("out")
-        .static_pad("sink")
-        .expect("pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let key = info
-                .buffer()
-                .and_then(|b| b.map_readable().ok())
-                .is_some_and(|m| {
-                    m.windows(4)
-                        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
-                });
-            if key {
-                f.lock().unwrap().get_or_insert(started.elapsed());
-            }
-            gst::PadProbeReturn::Ok
-        });
-    let _ = pipeline.set_state(gst::State::Playing);
-    let got = poll(within, || *first.lock().unwrap());
-    let _ = pipeline.set_state(gst::State::Null);
-    got
-}
-
 #[test]
 fn two_streams_on_one_port_with_different_codecs_read_over_tcp_udp_and_rtspsrc() {
     let _serial = serial();
@@ -250,7 +211,7 @@ fn late_joiner_decodes_at_once_despite_a_10_s_keyframe_interval() {
         (frames_encoded() >= live + 60).then_some(())
     });
     assert!(encoded.is_some(), "the encoder did not run");
-    let first = first_keyframe(&sender.urls[0], Duration::from_secs(5));
+    let first = first_idr(&sender.urls[0], Duration::from_secs(5));
     let _ = watcher.set_state(gst::State::Null);
     let first = first.expect("a keyframe within 5 s");
     println!(

@@ -44,3 +44,14 @@ pub fn codec_and_framing(caps: &gst::CapsRef) -> Option<(Codec, Framing)> {
         .map_or(4, |b| (*b & 3) as usize + 1);
     Some((codec, Framing::Length(size)))
 }
+
+/// The always `src` and `sink` pads of an in-place filter, both with `caps`.
+pub fn filter_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .filter_map(|(name, dir)| gst::PadTemplate::new(name, dir, gst::PadPresence::Always, caps).ok())
+    .collect()
+}

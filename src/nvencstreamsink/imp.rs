@@ -1,8 +1,9 @@
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::plan::{self, Capabilities, Plan, Target};
 use super::props::{self, Settings};
@@ -50,10 +51,6 @@ pub struct NvencStreamSink {
     audio_pad: crate::audiopad::AudioPad,
     /// Serialises `active` changes applied while running.
     toggling: Mutex<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[glib::object_subclass]

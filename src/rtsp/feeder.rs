@@ -6,6 +6,7 @@
 //! never copying the picture). Timestamps are cleared and re-stamped by the media's appsrc
 //! (`do-timestamp`), because each media has its own clock and base time.
 
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
@@ -230,8 +231,4 @@ impl Feeder {
             pad.push_event(event);
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

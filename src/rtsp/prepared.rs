@@ -7,6 +7,7 @@
 //! up front, on a main loop this module owns, removes that race and makes every client's start a
 //! join: the factory hands each client the prepared media, and the client's pool thread is not used.
 
+use crate::sync::lock;
 use gst_rtsp_server::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,10 +24,6 @@ struct Slot {
 /// Holds the prepared media while the mount exists; unprepares it when dropped.
 pub struct PreparedMedia {
     slot: Arc<Mutex<Slot>>,
-}
-
-fn lock(m: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl PreparedMedia {

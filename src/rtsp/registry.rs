@@ -6,6 +6,7 @@
 //! last guard to go stops the server, closes its clients and frees the port.
 
 use super::prepared::PreparedMedia;
+use crate::sync::lock;
 use gst::glib;
 use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
@@ -63,10 +64,6 @@ fn wait_until_closed(key: &Key) {
     let (set, cond) = &*CLOSING;
     let guard = lock(set);
     let _ = cond.wait_timeout_while(guard, CLOSE_WAIT, |closing| closing.contains(key));
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn normalize_address(address: &str) -> String {

@@ -1,8 +1,9 @@
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_rtsp_server::prelude::*;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use crate::rtsp::feeder::{Feeder, Kind, AUDIO_SRC, VIDEO_SRC};
@@ -72,10 +73,6 @@ pub struct RtspSharedServer {
     state: Mutex<Option<State>>,
     video_pad: std::sync::OnceLock<gst::GhostPad>,
     audio_pad: crate::audiopad::AudioPad,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[glib::object_subclass]

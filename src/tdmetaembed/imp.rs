@@ -1,5 +1,6 @@
 use crate::meta::sei::{Codec, Framing};
 use crate::meta::{caps, embed};
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -77,25 +78,8 @@ impl ElementImpl for TdMetaEmbed {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = caps::template_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("src template"),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("sink template"),
-            ]
-        });
+        static T: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::meta::caps::filter_templates(&caps::template_caps()));
         T.as_ref()
     }
 }
@@ -109,13 +93,13 @@ impl BaseTransformImpl for TdMetaEmbed {
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let format = caps::codec_and_framing(incaps)
             .ok_or_else(|| gst::loggable_error!(CAT, "not H.264/H.265 caps: {incaps}"))?;
-        *self.format.lock().unwrap_or_else(|e| e.into_inner()) = Some(format);
+        *lock(&self.format) = Some(format);
         Ok(())
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.frames.fetch_add(1, Ordering::Relaxed);
-        let Some((codec, framing)) = *self.format.lock().unwrap_or_else(|e| e.into_inner()) else {
+        let Some((codec, framing)) = *lock(&self.format) else {
             return Ok(gst::FlowSuccess::Ok);
         };
         match embed::embed(buf, codec, framing) {

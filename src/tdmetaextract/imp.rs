@@ -2,6 +2,7 @@ use crate::meta::latency::{now_us, Latency};
 use crate::meta::sei::{Codec, Framing};
 use crate::meta::wire::{FrameData, Header};
 use crate::meta::{caps, extract, frame_meta, text};
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -49,10 +50,6 @@ struct State {
 pub struct TdMetaExtract {
     settings: Mutex<Settings>,
     state: Mutex<State>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[glib::object_subclass]
@@ -156,25 +153,8 @@ impl ElementImpl for TdMetaExtract {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = caps::template_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("src template"),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("sink template"),
-            ]
-        });
+        static T: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::meta::caps::filter_templates(&caps::template_caps()));
         T.as_ref()
     }
 }

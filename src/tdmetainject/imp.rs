@@ -1,6 +1,7 @@
 use crate::meta::text::{parse_csv, parse_table};
 use crate::meta::wire::{FrameData, Timecode};
 use crate::meta::{frame_meta, text};
+use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -59,10 +60,6 @@ struct State {
 pub struct TdMetaInject {
     settings: Mutex<Settings>,
     state: Mutex<State>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A number, or an array/list of numbers, as samples.
@@ -265,25 +262,8 @@ impl ElementImpl for TdMetaInject {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::new_any();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("src template"),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .expect("sink template"),
-            ]
-        });
+        static T: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::meta::caps::filter_templates(&gst::Caps::new_any()));
         T.as_ref()
     }
 }

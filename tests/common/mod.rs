@@ -270,3 +270,41 @@ pub fn sender(props: &str, width: u32, height: u32, seconds: u32) -> String {
         seconds * 30
     )
 }
+
+/// Time from starting an H.264 `rtspsrc` client (TCP) to its first IDR picture (an access unit with a
+/// NAL unit of type 5), or None within `within`: a decoder shows pictures from there on. (Decoded
+/// frames would not tell: libav decoders conceal what precedes the first keyframe, and h264parse does
+/// not flag the first access unit as a delta unit.)
+pub fn first_idr(url: &str, within: Duration) -> Option<Duration> {
+    let launch = format!(
+        "rtspsrc location={url} protocols=tcp latency=0 ! rtph264depay ! h264parse ! \
+         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false"
+    );
+    let pipeline = gst::parse::launch(&launch).ok()?;
+    let first = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let started = Instant::now();
+    let f = first.clone();
+    let pad = pipeline
+        .downcast_ref::<gst::Bin>()?
+        .by_name("out")?
+        .static_pad("sink")?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let idr = info
+            .buffer()
+            .and_then(|b| b.map_readable().ok())
+            .is_some_and(|m| {
+                m.windows(4)
+                    .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+            });
+        if !idr {
+            return gst::PadProbeReturn::Ok;
+        }
+        let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+        f.get_or_insert(started.elapsed());
+        gst::PadProbeReturn::Remove
+    });
+    let _ = pipeline.set_state(gst::State::Playing);
+    let got = poll(within, || *first.lock().unwrap_or_else(|e| e.into_inner()));
+    let _ = pipeline.set_state(gst::State::Null);
+    got
+}
