@@ -688,3 +688,32 @@ fn stock_sei_user_data_meta_is_embedded_too() {
         "{found:?}"
     );
 }
+
+/// channels with a field that is not a number: a warning that names the property and the fix; the
+/// previous channels stay.
+#[test]
+fn non_numeric_channels_are_refused_with_a_warning() {
+    init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=3 ! tdmetainject name=inj channels=\"c, tx=(double)0.5\" ! fakesink",
+    )
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let inj = pipeline.by_name("inj").expect("inj");
+    let bad = gst::Structure::builder("c").field("name", "text").build();
+    inj.set_property("channels", bad);
+    let kept = inj.property::<Option<gst::Structure>>("channels");
+    assert_eq!(
+        kept.map(|s| s.to_string()),
+        Some("c, tx=(double)0.5;".to_string())
+    );
+    let log = run_pipeline(&pipeline, Duration::from_secs(10), |_| false);
+    let _ = pipeline.set_state(gst::State::Null);
+    let w = log.warnings.first().cloned().unwrap_or_default();
+    assert!(
+        w.contains("channels ignored") && w.contains("'name'") && w.contains("Fix:"),
+        "{}",
+        log.text()
+    );
+}

@@ -203,11 +203,13 @@ impl ObjectImpl for TdMetaInject {
                         s.channels = st;
                     }
                     Err(e) => {
-                        gst::warning!(
-                            CAT,
-                            imp = self,
-                            "channels ignored: {e}. Fix: give numbers or arrays of numbers"
+                        drop(s);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::CoreError::Negotiation,
+                            ("channels ignored: {}. Fix: give every field a number or an array of numbers, e.g. channels=\"c, tx=(double)0.5\"", e)
                         );
+                        return;
                     }
                 }
             }
