@@ -209,7 +209,6 @@ impl ObjectImpl for TdMetaInject {
                             gst::CoreError::Negotiation,
                             ("channels ignored: {}. Fix: give every field a number or an array of numbers, e.g. channels=\"c, tx=(double)0.5\"", e)
                         );
-                        return;
                     }
                 }
             }
