@@ -541,26 +541,11 @@ fn malformed_sei_is_ignored_and_counted() {
 #[test]
 fn queue_channels_applies_to_the_next_frame_or_a_running_time() {
     init();
-    let pipeline = gst::parse::launch(
+    let rx = Receiver::new(
         "videotestsrc num-buffers=10 ! video/x-raw,framerate=10/1,width=64,height=48 ! \
          timecodestamper ! tdmetainject name=inj capture-time=false ! fakesink name=out",
-    )
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    pipeline
-        .by_name("out")
-        .expect("out")
-        .static_pad("sink")
-        .expect("pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(Some(Ok(d))) = info.buffer().map(|b| frame_meta::read(b)) {
-                g.lock().unwrap().push(d);
-            }
-            gst::PadProbeReturn::Ok
-        });
+    );
+    let pipeline = &rx.pipeline;
     let inj = pipeline.by_name("inj").expect("inj");
     let s = |v: f64| gst::Structure::builder("c").field("cue", v).build();
     // 500 ms = frame 5 at 10 fps; u64::MAX (GST_CLOCK_TIME_NONE) = the next frame.
@@ -568,10 +553,9 @@ fn queue_channels_applies_to_the_next_frame_or_a_running_time() {
     assert!(inj.emit_by_name::<bool>("queue-channels", &[&s(1.0), &u64::MAX]));
     let bad = gst::Structure::builder("c").field("name", "text").build();
     assert!(!inj.emit_by_name::<bool>("queue-channels", &[&bad, &u64::MAX]));
-    let log = run_pipeline(&pipeline, Duration::from_secs(10), |_| false);
-    let _ = pipeline.set_state(gst::State::Null);
+    let log = run_pipeline(pipeline, Duration::from_secs(10), |_| false);
     assert!(log.eos, "{}", log.text());
-    let frames = got.lock().unwrap().clone();
+    let frames = rx.frames();
     assert_eq!(frames.len(), 10);
     let cue: Vec<Option<f64>> = frames
         .iter()

@@ -137,28 +137,13 @@ impl FrameData {
     /// what is left and against the limits above.
     pub fn decode(bytes: &[u8]) -> Result<FrameData, WireError> {
         let mut r = Reader { bytes, at: 0 };
-        let version = r.u8()?;
-        if version != VERSION {
-            return Err(WireError::Version(version));
-        }
-        let flags = r.u8()?;
-        let mut d = FrameData::default();
-        if flags & FLAG_FRAME != 0 {
-            d.frame = Some(r.varint()?);
-        }
-        if flags & FLAG_CAPTURE != 0 {
-            d.capture_us = Some(i64::from_le_bytes(r.array::<8>()?));
-        }
-        if flags & FLAG_TIMECODE != 0 {
-            let [hours, minutes, seconds, frames] = r.array::<4>()?;
-            d.timecode = Some(Timecode {
-                hours,
-                minutes,
-                seconds,
-                frames,
-                drop_frame: flags & FLAG_DROP_FRAME != 0,
-            });
-        }
+        let h = r.header()?;
+        let mut d = FrameData {
+            frame: h.frame,
+            capture_us: h.capture_us,
+            timecode: h.timecode,
+            ..FrameData::default()
+        };
         let n = r.count("channel", MAX_CHANNELS)?;
         d.channels.reserve(n);
         for _ in 0..n {
@@ -171,18 +156,7 @@ impl FrameData {
                 .collect::<Result<Vec<_>, _>>()?;
             d.channels.push((name, samples));
         }
-        let rows = r.varint()?;
-        let columns = r.varint()?;
-        let cells = rows.saturating_mul(columns);
-        if cells > MAX_CELLS as u64 {
-            return Err(WireError::TooMany {
-                what: "table cell",
-                count: cells,
-                limit: MAX_CELLS,
-            });
-        }
-        // Every cell takes at least one byte.
-        r.need(cells as usize)?;
+        let (rows, columns) = r.table_size()?;
         for _ in 0..rows {
             let row = (0..columns)
                 .map(|_| r.string())
@@ -199,28 +173,7 @@ impl FrameData {
     /// automatic fields: what a receiver needs on every frame (latency, frame number).
     pub fn peek(bytes: &[u8]) -> Result<Header, WireError> {
         let mut r = Reader { bytes, at: 0 };
-        let version = r.u8()?;
-        if version != VERSION {
-            return Err(WireError::Version(version));
-        }
-        let flags = r.u8()?;
-        let mut h = Header::default();
-        if flags & FLAG_FRAME != 0 {
-            h.frame = Some(r.varint()?);
-        }
-        if flags & FLAG_CAPTURE != 0 {
-            h.capture_us = Some(i64::from_le_bytes(r.array::<8>()?));
-        }
-        if flags & FLAG_TIMECODE != 0 {
-            let [hours, minutes, seconds, frames] = r.array::<4>()?;
-            h.timecode = Some(Timecode {
-                hours,
-                minutes,
-                seconds,
-                frames,
-                drop_frame: flags & FLAG_DROP_FRAME != 0,
-            });
-        }
+        let h = r.header()?;
         let n = r.count("channel", MAX_CHANNELS)?;
         for _ in 0..n {
             r.skip_string()?;
@@ -228,17 +181,8 @@ impl FrameData {
             r.need(k * 8)?;
             r.at += k * 8;
         }
-        let rows = r.varint()?;
-        let columns = r.varint()?;
-        let cells = rows.saturating_mul(columns);
-        if cells > MAX_CELLS as u64 {
-            return Err(WireError::TooMany {
-                what: "table cell",
-                count: cells,
-                limit: MAX_CELLS,
-            });
-        }
-        r.need(cells as usize)?;
+        let (rows, columns) = r.table_size()?;
+        let cells = rows * columns;
         for _ in 0..cells {
             r.skip_string()?;
         }
@@ -280,6 +224,49 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Version, flags and the automatic fields.
+    fn header(&mut self) -> Result<Header, WireError> {
+        let version = self.u8()?;
+        if version != VERSION {
+            return Err(WireError::Version(version));
+        }
+        let flags = self.u8()?;
+        let mut h = Header::default();
+        if flags & FLAG_FRAME != 0 {
+            h.frame = Some(self.varint()?);
+        }
+        if flags & FLAG_CAPTURE != 0 {
+            h.capture_us = Some(i64::from_le_bytes(self.array::<8>()?));
+        }
+        if flags & FLAG_TIMECODE != 0 {
+            let [hours, minutes, seconds, frames] = self.array::<4>()?;
+            h.timecode = Some(Timecode {
+                hours,
+                minutes,
+                seconds,
+                frames,
+                drop_frame: flags & FLAG_DROP_FRAME != 0,
+            });
+        }
+        Ok(h)
+    }
+
+    /// Rows and columns of the table, within the cell limit, with at least one byte left per cell.
+    fn table_size(&mut self) -> Result<(u64, u64), WireError> {
+        let rows = self.varint()?;
+        let columns = self.varint()?;
+        let cells = rows.saturating_mul(columns);
+        if cells > MAX_CELLS as u64 {
+            return Err(WireError::TooMany {
+                what: "table cell",
+                count: cells,
+                limit: MAX_CELLS,
+            });
+        }
+        self.need(cells as usize)?;
+        Ok((rows, columns))
+    }
+
     fn need(&self, n: usize) -> Result<(), WireError> {
         let left = self.bytes.len() - self.at;
         if n > left {
