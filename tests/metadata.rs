@@ -701,3 +701,49 @@ fn non_numeric_channels_are_refused_with_a_warning() {
         log.text()
     );
 }
+
+/// location as JSON lines: one object per frame, numbers and arrays of numbers; a bad line is an
+/// error naming the property, the line and the fix.
+#[test]
+fn json_lines_location_gives_each_frame_its_channels() {
+    init();
+    let dir = tmpdir("meta-jsonl");
+    let file = dir.join("frames.jsonl");
+    std::fs::write(
+        &file,
+        "{\"tx\": 0.5, \"rgb\": [1, 0.5, 0.25]}\n{\"tx\": 1.5}\n{\"cue\": 7}\n",
+    )
+    .expect("write");
+    let rx = Receiver::new(&format!(
+        "videotestsrc num-buffers=4 ! tdmetainject location={} ! fakesink name=out",
+        file.display()
+    ));
+    let log = run_pipeline(&rx.pipeline, Duration::from_secs(10), |_| false);
+    assert!(log.eos, "{}", log.text());
+    let frames = rx.frames();
+    assert_eq!(frames.len(), 4);
+    assert_eq!(frames[0].channel("rgb"), Some(&[1.0, 0.5, 0.25][..]));
+    assert_eq!(frames[0].channel("tx"), Some(&[0.5][..]));
+    assert_eq!(frames[1].channel("tx"), Some(&[1.5][..]));
+    assert_eq!(frames[1].channel("rgb"), None);
+    assert_eq!(frames[2].channel("cue"), Some(&[7.0][..]));
+    assert!(frames[3].channels.is_empty(), "the file ended");
+
+    std::fs::write(&file, "{\"tx\": 0.5}\n{\"tx\": \"fast\"}\n").expect("write");
+    let log = run_launch(
+        &format!(
+            "videotestsrc num-buffers=3 ! tdmetainject location={} ! fakesink",
+            file.display()
+        ),
+        Duration::from_secs(10),
+    );
+    let e = log.errors.first().cloned().unwrap_or_default();
+    assert!(
+        e.contains("location")
+            && e.contains("line 2")
+            && e.contains("expected a number")
+            && e.contains("Fix:"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

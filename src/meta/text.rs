@@ -115,3 +115,176 @@ mod tests {
         );
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {what}")]
+pub struct JsonError {
+    pub line: usize,
+    pub column: usize,
+    pub what: &'static str,
+}
+
+/// Per-frame channel values from JSON lines: one object per frame, each member a number or an array
+/// of numbers, e.g. `{"tx": 0.5, "rgb": [1, 0.5, 0.2]}`. Blank lines are skipped.
+pub fn parse_json_lines(text: &str) -> Result<Vec<Vec<(String, Vec<f64>)>>, JsonError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let mut p = Json {
+                s: l.as_bytes(),
+                at: 0,
+            };
+            p.object().map_err(|what| JsonError {
+                line: i + 1,
+                column: p.at + 1,
+                what,
+            })
+        })
+        .collect()
+}
+
+/// Just enough JSON for one object of numbers and arrays of numbers.
+struct Json<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Json<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.s.get(self.at) == Some(&c) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn object(&mut self) -> Result<Vec<(String, Vec<f64>)>, &'static str> {
+        if !self.eat(b'{') {
+            return Err("expected '{'");
+        }
+        let mut members = Vec::new();
+        if !self.eat(b'}') {
+            loop {
+                let name = self.string()?;
+                if !self.eat(b':') {
+                    return Err("expected ':'");
+                }
+                let values = if self.eat(b'[') {
+                    let mut v = Vec::new();
+                    if !self.eat(b']') {
+                        loop {
+                            v.push(self.number()?);
+                            if self.eat(b']') {
+                                break;
+                            }
+                            if !self.eat(b',') {
+                                return Err("expected ',' or ']'");
+                            }
+                        }
+                    }
+                    v
+                } else {
+                    vec![self.number()?]
+                };
+                members.push((name, values));
+                if self.eat(b'}') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return Err("expected ',' or '}'");
+                }
+            }
+        }
+        self.ws();
+        if self.at != self.s.len() {
+            return Err("text after the object");
+        }
+        Ok(members)
+    }
+
+    fn string(&mut self) -> Result<String, &'static str> {
+        if !self.eat(b'"') {
+            return Err("expected a channel name in double quotes");
+        }
+        let mut out = Vec::new();
+        loop {
+            let c = *self.s.get(self.at).ok_or("unterminated string")?;
+            self.at += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = *self.s.get(self.at).ok_or("unterminated string")?;
+                    self.at += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        _ => return Err("unsupported escape in a name"),
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+        String::from_utf8(out).map_err(|_| "name is not UTF-8")
+    }
+
+    fn number(&mut self) -> Result<f64, &'static str> {
+        self.ws();
+        let start = self.at;
+        while self
+            .s
+            .get(self.at)
+            .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+        {
+            self.at += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.at])
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .ok_or("expected a number")
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn json_lines() {
+        let rows =
+            parse_json_lines("{\"tx\": 0.5, \"rgb\": [1, -0.5e1, 2]}\n\n{}\n{\"a\\\"b\":[]}\n")
+                .expect("json");
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    ("tx".to_string(), vec![0.5]),
+                    ("rgb".into(), vec![1.0, -5.0, 2.0])
+                ],
+                vec![],
+                vec![("a\"b".to_string(), vec![])],
+            ]
+        );
+        for (bad, line) in [
+            ("{\"a\": \"x\"}", 1),
+            ("{\"a\": 1", 1),
+            ("\n{\"a\" 1}", 2),
+            ("[1]", 1),
+            ("{\"a\": 1} x", 1),
+            ("{\"a\": [1 2]}", 1),
+            ("{\"a", 1),
+        ] {
+            let e = parse_json_lines(bad).expect_err(bad);
+            assert_eq!(e.line, line, "{bad}: {e}");
+        }
+    }
+}

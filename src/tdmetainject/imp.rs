@@ -1,4 +1,4 @@
-use crate::meta::text::{parse_csv, parse_table};
+use crate::meta::text::{parse_csv, parse_json_lines, parse_table};
 use crate::meta::wire::{FrameData, Timecode};
 use crate::meta::{frame_meta, text};
 use crate::sync::lock;
@@ -52,8 +52,8 @@ struct State {
     frame: u64,
     /// Values queued by the `queue-channels` signal: (running time or None for the next frame, values).
     queued: VecDeque<(Option<gst::ClockTime>, Channels)>,
-    /// Rows read from `location`: channel names and one row per frame.
-    file: Option<(Vec<String>, Vec<Vec<f64>>)>,
+    /// Rows read from `location`: the channels of each frame, frame 0 first.
+    file: Option<Vec<Channels>>,
 }
 
 #[derive(Default)]
@@ -102,6 +102,34 @@ pub fn channels_of(s: &gst::StructureRef) -> Result<Vec<(String, Vec<f64>)>, Str
         .collect()
 }
 
+/// The per-frame rows of a `location` file: JSON lines when it starts with '{', else CSV.
+fn read_rows(path: &str, text: &str) -> Result<Vec<Channels>, gst::ErrorMessage> {
+    if text.trim_start().starts_with('{') {
+        return parse_json_lines(text).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::Read,
+                ("location '{}' (JSON lines): {}. Fix: one object per line, each member a number or an array of numbers", path, e)
+            )
+        });
+    }
+    let (names, rows) = parse_csv(text).map_err(|e| {
+        gst::error_msg!(
+            gst::ResourceError::Read,
+            ("location '{}': {}. Fix: a header line of channel names, then one line of numbers per frame", path, e)
+        )
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            names
+                .iter()
+                .cloned()
+                .zip(row.into_iter().map(|v| vec![v]))
+                .collect()
+        })
+        .collect())
+}
+
 fn merge(into: &mut Vec<(String, Vec<f64>)>, from: Vec<(String, Vec<f64>)>) {
     for (name, v) in from {
         match into.iter_mut().find(|(n, _)| *n == name) {
@@ -143,8 +171,9 @@ impl ObjectImpl for TdMetaInject {
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
                     .blurb(
-                        "A CSV file of per-frame channel values: a header line of channel names, then one \
-                         line of numbers per frame (frame 0 first). When the file ends, its channels stop. \
+                        "A file of per-frame channel values, frame 0 first: CSV (a header line of channel \
+                         names, then one line of numbers per frame) or JSON lines (one object per frame, e.g. \
+                         {\"tx\": 0.5, \"rgb\": [1, 0.5, 0.2]}). When the file ends, its channels stop. \
                          Read when the element starts",
                     )
                     .mutable_ready()
@@ -288,19 +317,13 @@ impl BaseTransformImpl for TdMetaInject {
                 gst::error_msg!(
                     gst::ResourceError::OpenRead,
                     (
-                        "location '{}' cannot be read: {}. Fix: give the path of a CSV file",
+                        "location '{}' cannot be read: {}. Fix: give the path of a CSV or JSON-lines file",
                         path,
                         e
                     )
                 )
             })?;
-            let parsed = parse_csv(&text).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::Read,
-                    ("location '{}': {}. Fix: a header line of channel names, then one line of numbers per frame", path, e)
-                )
-            })?;
-            state.file = Some(parsed);
+            state.file = Some(read_rows(&path, &text)?);
         }
         *lock(&self.state) = state;
         Ok(())
@@ -325,11 +348,12 @@ impl BaseTransformImpl for TdMetaInject {
             let mut state = lock(&self.state);
             let frame = state.frame;
             state.frame += 1;
-            if let Some((names, rows)) = &state.file {
-                if let Some(row) = rows.get(frame as usize) {
-                    let values = names.iter().cloned().zip(row.iter().map(|v| vec![*v]));
-                    merge(&mut data.channels, values.collect());
-                }
+            if let Some(row) = state
+                .file
+                .as_ref()
+                .and_then(|rows| rows.get(frame as usize))
+            {
+                merge(&mut data.channels, row.clone());
             }
             while let Some((at, _)) = state.queued.front() {
                 let due = match (at, running_time) {
