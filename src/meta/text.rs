@@ -1,6 +1,8 @@
 //! The text forms of metadata used by properties and messages: a table as `a,b;c,d` (rows split by
 //! `;`, cells by `,`), and a CSV file of per-frame channel values.
 
+use super::wire::Channels;
+
 /// Parses `a,b;c,d` into rows of cells. Every row gets as many cells as the widest one (missing
 /// cells are empty). An empty string is an empty table.
 pub fn parse_table(s: &str) -> Vec<Vec<String>> {
@@ -126,7 +128,7 @@ pub struct JsonError {
 
 /// Per-frame channel values from JSON lines: one object per frame, each member a number or an array
 /// of numbers, e.g. `{"tx": 0.5, "rgb": [1, 0.5, 0.2]}`. Blank lines are skipped.
-pub fn parse_json_lines(text: &str) -> Result<Vec<Vec<(String, Vec<f64>)>>, JsonError> {
+pub fn parse_json_lines(text: &str) -> Result<Vec<Channels>, JsonError> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -167,7 +169,7 @@ impl Json<'_> {
         }
     }
 
-    fn object(&mut self) -> Result<Vec<(String, Vec<f64>)>, &'static str> {
+    fn object(&mut self) -> Result<Channels, &'static str> {
         if !self.eat(b'{') {
             return Err("expected '{'");
         }

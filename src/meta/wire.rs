@@ -41,6 +41,9 @@ pub struct Timecode {
     pub drop_frame: bool,
 }
 
+/// Named channels, each with its samples, in order.
+pub type Channels = Vec<(String, Vec<f64>)>;
+
 /// One frame's metadata: named channels (several samples each), a table of strings, and the
 /// automatic fields.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -49,7 +52,7 @@ pub struct FrameData {
     /// Capture wall-clock time, microseconds since the Unix epoch (UTC).
     pub capture_us: Option<i64>,
     pub timecode: Option<Timecode>,
-    pub channels: Vec<(String, Vec<f64>)>,
+    pub channels: Channels,
     /// Rows of cells; every row has the same number of cells.
     pub table: Vec<Vec<String>>,
 }

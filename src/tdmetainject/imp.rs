@@ -1,5 +1,5 @@
 use crate::meta::text::{parse_csv, parse_json_lines, parse_table};
-use crate::meta::wire::{FrameData, Timecode};
+use crate::meta::wire::{Channels, FrameData, Timecode};
 use crate::meta::{frame_meta, text};
 use crate::sync::lock;
 use gst::glib;
@@ -20,7 +20,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 struct Settings {
     channels: Option<gst::Structure>,
-    channel_values: Vec<(String, Vec<f64>)>,
+    channel_values: Channels,
     table: String,
     table_rows: Vec<Vec<String>>,
     location: Option<String>,
@@ -43,9 +43,6 @@ impl Default for Settings {
         }
     }
 }
-
-/// Named channels with their samples.
-type Channels = Vec<(String, Vec<f64>)>;
 
 #[derive(Default)]
 struct State {
@@ -87,7 +84,7 @@ fn samples(value: &glib::Value) -> Option<Vec<f64>> {
 }
 
 /// The channels of a structure: every field must be a number or an array of numbers.
-pub fn channels_of(s: &gst::StructureRef) -> Result<Vec<(String, Vec<f64>)>, String> {
+pub fn channels_of(s: &gst::StructureRef) -> Result<Channels, String> {
     s.iter()
         .map(|(name, value)| {
             samples(value)
@@ -130,7 +127,7 @@ fn read_rows(path: &str, text: &str) -> Result<Vec<Channels>, gst::ErrorMessage>
         .collect())
 }
 
-fn merge(into: &mut Vec<(String, Vec<f64>)>, from: Vec<(String, Vec<f64>)>) {
+fn merge(into: &mut Channels, from: Channels) {
     for (name, v) in from {
         match into.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = v,
