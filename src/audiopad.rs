@@ -12,8 +12,24 @@ impl AudioPad {
         crate::sync::lock(&self.0)
     }
 
+    /// `request_new_pad` of both elements: adds the pad to `element`, or posts a warning that says why
+    /// there is none.
+    pub fn request_new_pad(
+        &self,
+        element: &gst::Element,
+        templ: &gst::PadTemplate,
+    ) -> Option<gst::Pad> {
+        match self.request(element, templ) {
+            Ok(pad) => Some(pad),
+            Err(why) => {
+                gst::element_warning!(element, gst::CoreError::Pad, ("{}", why));
+                None
+            }
+        }
+    }
+
     /// Adds the pad to `element`; the error says why there is none.
-    pub fn request(
+    fn request(
         &self,
         element: &gst::Element,
         templ: &gst::PadTemplate,

@@ -104,6 +104,13 @@ impl Receiver {
         Receiver { pipeline, got }
     }
 
+    /// Plays a receiver that ends by itself (a file) to EOS; its frames.
+    fn run_to_eos(&self, timeout: Duration) -> Vec<FrameData> {
+        let log = run_pipeline(&self.pipeline, timeout, |_| false);
+        assert!(log.eos, "{}", log.text());
+        self.frames()
+    }
+
     fn frames(&self) -> Vec<FrameData> {
         self.got.lock().unwrap().clone()
     }
@@ -212,9 +219,11 @@ fn mpeg_ts_file_h264_with_b_frames_round_trips_every_frame() {
         "filesrc location={} ! tsdemux ! h264parse ! tdmetaextract ! avdec_h264 ! fakesink name=out",
         file.display()
     ));
-    let log = run_pipeline(&rx.pipeline, Duration::from_secs(60), |_| false);
-    assert!(log.eos, "{}", log.text());
-    check(&rx.frames(), FRAMES as usize, Some(0));
+    check(
+        &rx.run_to_eos(Duration::from_secs(60)),
+        FRAMES as usize,
+        Some(0),
+    );
 
     // FFmpeg sees the SEI with the project UUID.
     let out = std::process::Command::new("ffmpeg")
@@ -300,9 +309,11 @@ fn mp4_file_h265_hvc1_round_trips_every_frame() {
         "filesrc location={} ! qtdemux ! tdmetaextract ! h265parse ! avdec_h265 ! fakesink name=out",
         file.display()
     ));
-    let log = run_pipeline(&rx.pipeline, Duration::from_secs(60), |_| false);
-    assert!(log.eos, "{}", log.text());
-    check(&rx.frames(), FRAMES as usize, Some(0));
+    check(
+        &rx.run_to_eos(Duration::from_secs(60)),
+        FRAMES as usize,
+        Some(0),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -464,9 +475,7 @@ fn strip_removes_the_sei_and_keeps_the_meta() {
         source(&dir, false, 30)
     ));
     vary_per_frame(&rx.pipeline);
-    let log = run_pipeline(&rx.pipeline, Duration::from_secs(30), |_| false);
-    assert!(log.eos, "{}", log.text());
-    check(&rx.frames(), 30, Some(0));
+    check(&rx.run_to_eos(Duration::from_secs(30)), 30, Some(0));
     let stats = rx
         .pipeline
         .by_name("again")

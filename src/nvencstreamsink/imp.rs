@@ -166,13 +166,8 @@ impl ElementImpl for NvencStreamSink {
         _name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        match self.audio_pad.request(self.obj().upcast_ref(), templ) {
-            Ok(pad) => Some(pad),
-            Err(why) => {
-                gst::element_imp_warning!(self, gst::CoreError::Pad, ("{}", why));
-                None
-            }
-        }
+        self.audio_pad
+            .request_new_pad(self.obj().upcast_ref(), templ)
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
