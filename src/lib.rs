@@ -19,6 +19,7 @@ pub mod encoder;
 pub mod meta;
 pub mod nvencstreamsink;
 pub mod plugins;
+pub mod reconnect;
 pub mod rtsp;
 pub mod rtspsharedserver;
 pub mod secrets;

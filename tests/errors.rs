@@ -158,10 +158,11 @@ fn stream_key_never_appears_in_errors_messages_or_logs() {
     let logs = capture_logs();
     let secret = "live_1234567_SECRETKEYabcdef";
     let password = "hunter2-password";
-    // Nothing listens on port 9: connection refused.
+    // Nothing listens on port 9: connection refused, retried once (a warning), then an error.
     let log = run_launch(
         &sender(
-            &format!("mode=rtmp url=rtmp://user:{password}@127.0.0.1:9/app/{secret} rtmp-password=other-pass-123"),
+            &format!("mode=rtmp url=rtmp://user:{password}@127.0.0.1:9/app/{secret} rtmp-password=other-pass-123 \
+                      reconnect-attempts=1 reconnect-interval=0.1"),
             160,
             120,
             3,
@@ -176,6 +177,14 @@ fn stream_key_never_appears_in_errors_messages_or_logs() {
         "{e}"
     );
     assert!(e.contains("Fix: check that the server"), "{e}");
+    assert!(
+        e.contains("gave up after 1 reconnection attempt over"),
+        "{e}"
+    );
+    assert!(
+        log.warnings.iter().any(|w| w.contains("reconnecting in")),
+        "{text}"
+    );
     let all_logs = logs.lock().unwrap().join("\n");
     for s in [secret, password, "other-pass-123"] {
         assert!(!text.contains(s), "{s} in bus messages: {text}");

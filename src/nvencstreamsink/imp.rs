@@ -5,12 +5,16 @@ use gst::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
+use super::monitor::Monitor;
 use super::plan::{self, Capabilities, Plan, Target};
 use super::props::{self, Settings};
+use super::timing::Stopwatch;
 use super::{chain, ConnectionState, Mode};
 use crate::encoder::select::{self, SelectError};
+use crate::reconnect::Policy;
 use crate::secrets::Redactor;
 use crate::transport;
+use crate::transport::link::Link;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -26,6 +30,22 @@ struct Counters {
     frames_in: AtomicU64,
     frames_encoded: AtomicU64,
     bytes_sent: AtomicU64,
+    /// Successful reconnections in this run.
+    reconnects: AtomicU64,
+    /// bit/s over the last second, computed by the monitor.
+    bitrate: AtomicU64,
+    encode_time: Stopwatch,
+    send_delay: Stopwatch,
+}
+
+/// Called with a buffer's timestamp (ns) at a measuring point.
+type PtsHook = Box<dyn Fn(&Counters, u64) + Send + Sync>;
+
+/// What the monitor needs between two ticks to compute rates and pace the stats messages.
+#[derive(Default)]
+struct Ticks {
+    bytes_at: Option<(u64, std::time::Instant)>,
+    posted_at: Option<std::time::Instant>,
 }
 
 /// What exists while the element runs (NULL→READY … READY→NULL).
@@ -39,6 +59,11 @@ struct State {
     mode: Mode,
     target_shown: String,
     network_sink: Option<gst::Element>,
+    /// RTMP and SRT caller/rendezvous: the restartable link.
+    link: Option<Arc<Link>>,
+    monitor: Option<Monitor>,
+    reconnect: Policy,
+    stats_interval: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -51,6 +76,7 @@ pub struct NvencStreamSink {
     audio_pad: crate::audiopad::AudioPad,
     /// Serialises `active` changes applied while running.
     toggling: Mutex<()>,
+    ticks: Mutex<Ticks>,
 }
 
 #[glib::object_subclass]
@@ -181,6 +207,13 @@ impl ElementImpl for NvencStreamSink {
         if transition == gst::StateChange::NullToReady {
             self.start()?;
         }
+        if transition == gst::StateChange::ReadyToPaused {
+            self.spawn_monitor();
+        }
+        if transition == gst::StateChange::PausedToReady {
+            // No reconnection may add elements while the children are being stopped.
+            self.stop_monitor();
+        }
         let result = self.parent_change_state(transition);
         if result.is_err() && transition == gst::StateChange::NullToReady
             || transition == gst::StateChange::ReadyToNull
@@ -193,6 +226,11 @@ impl ElementImpl for NvencStreamSink {
 
 impl BinImpl for NvencStreamSink {
     fn handle_message(&self, msg: gst::Message) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            if self.to_monitor(&msg, &e.error(), e.debug().as_deref()) {
+                return;
+            }
+        }
         let rewritten = match msg.view() {
             gst::MessageView::Error(e) => {
                 self.set_connection(ConnectionState::Failed);
@@ -263,6 +301,14 @@ impl NvencStreamSink {
             mode: settings.mode,
             target_shown,
             network_sink: None,
+            link: None,
+            monitor: None,
+            reconnect: Policy {
+                attempts: settings.reconnect_attempts,
+                interval: secs(settings.reconnect_interval),
+                max_interval: secs(settings.reconnect_max_interval),
+            },
+            stats_interval: std::time::Duration::from_millis(settings.stats_interval as u64),
         };
         let result = if settings.active {
             self.build_streaming(&plan, audio_linked, &mut state)
@@ -275,9 +321,10 @@ impl NvencStreamSink {
             self.stop();
             return Err(e);
         }
+        *lock(&self.ticks) = Ticks::default();
         *lock(&self.state) = Some(state);
         if settings.active {
-            self.set_connection(ConnectionState::Connecting);
+            self.connection_changed(ConnectionState::Connecting, 0, 0, "");
         }
         Ok(())
     }
@@ -380,7 +427,8 @@ impl NvencStreamSink {
             .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
         let transport_el: gst::Element = transport.bin.clone().upcast();
         self.add_child(&transport_el, state)?;
-        state.network_sink = Some(transport.network_sink.clone());
+        state.network_sink = transport.network_sink.clone();
+        state.link = transport.link.clone();
 
         let video = chain::video(plan, &chosen, transport.video_caps.clone())
             .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
@@ -419,7 +467,13 @@ impl NvencStreamSink {
                 }
             }
         }
-        self.install_probes(&video, &chosen.element, &transport.network_sink);
+        self.install_probes(&video, &chosen.element);
+        if let Some(link) = &transport.link {
+            let c = Arc::clone(&self.counters);
+            link.set_on_new_sink(Box::new(move |sink| count_bytes(sink, &c, None)));
+        } else if let Some(sink) = &transport.network_sink {
+            count_bytes(sink, &self.counters, Some(self.obj().downgrade()));
+        }
         Ok(())
     }
 
@@ -445,16 +499,15 @@ impl NvencStreamSink {
         });
     }
 
-    fn install_probes(
-        &self,
-        video: &[gst::Element],
-        encoder: &gst::Element,
-        network: &gst::Element,
-    ) {
+    fn install_probes(&self, video: &[gst::Element], encoder: &gst::Element) {
         let counters = &self.counters;
         counters.frames_in.store(0, Ordering::Relaxed);
         counters.frames_encoded.store(0, Ordering::Relaxed);
         counters.bytes_sent.store(0, Ordering::Relaxed);
+        counters.reconnects.store(0, Ordering::Relaxed);
+        counters.bitrate.store(0, Ordering::Relaxed);
+        counters.encode_time.reset();
+        counters.send_delay.reset();
         if let Some(pad) = video.first().and_then(|q| q.static_pad("sink")) {
             let c = Arc::clone(counters);
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
@@ -462,36 +515,68 @@ impl NvencStreamSink {
                 gst::PadProbeReturn::Ok
             });
         }
-        if let Some(pad) = encoder.static_pad("src") {
-            let c = Arc::clone(counters);
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                c.frames_encoded.fetch_add(1, Ordering::Relaxed);
-                gst::PadProbeReturn::Ok
-            });
-        }
-        if let Some(pad) = network.static_pad("sink") {
-            let c = Arc::clone(counters);
-            let weak = self.obj().downgrade();
-            pad.add_probe(
-                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                move |_, info| {
-                    let size = match &info.data {
-                        Some(gst::PadProbeData::Buffer(b)) => b.size(),
-                        Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
-                        _ => 0,
-                    };
-                    if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
-                        if let Some(obj) = weak.upgrade() {
-                            obj.imp().set_connection(ConnectionState::Connected);
-                        }
+        // Encode time: encoder input → output; send delay: encoder output → transport input (plus the
+        // time data waits in the transport's buffer, added when read).
+        let pts_probe = |pad: Option<gst::Pad>, f: PtsHook| {
+            if let Some(pad) = pad {
+                let c = Arc::clone(counters);
+                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+                        f(&c, pts.nseconds());
                     }
                     gst::PadProbeReturn::Ok
-                },
-            );
+                });
+            }
+        };
+        pts_probe(
+            encoder.static_pad("sink"),
+            Box::new(|c, pts| c.encode_time.start(pts, std::time::Instant::now())),
+        );
+        pts_probe(
+            encoder.static_pad("src"),
+            Box::new(|c, pts| {
+                let now = std::time::Instant::now();
+                c.frames_encoded.fetch_add(1, Ordering::Relaxed);
+                let _ = c.encode_time.stop(pts, now);
+                c.send_delay.start(pts, now);
+            }),
+        );
+        pts_probe(
+            video.last().and_then(|e| e.static_pad("src")),
+            Box::new(|c, pts| {
+                let _ = c.send_delay.stop(pts, std::time::Instant::now());
+            }),
+        );
+    }
+
+    /// Starts the thread that follows the connection and the stats (READY→PAUSED).
+    fn spawn_monitor(&self) {
+        let mut state = lock(&self.state);
+        let Some(s) = state.as_mut() else {
+            return;
+        };
+        if s.monitor.is_some() {
+            return;
+        }
+        match Monitor::spawn(self.obj().downgrade(), s.link.clone(), s.reconnect) {
+            Ok(m) => s.monitor = Some(m),
+            Err(e) => gst::warning!(
+                CAT,
+                imp = self,
+                "no monitor thread (no reconnection, no stats messages): {e}"
+            ),
+        }
+    }
+
+    fn stop_monitor(&self) {
+        let monitor = lock(&self.state).as_mut().and_then(|s| s.monitor.take());
+        if let Some(m) = monitor {
+            m.stop();
         }
     }
 
     fn stop(&self) {
+        self.stop_monitor();
         let state = lock(&self.state).take();
         if let Some(pad) = self.video_pad.get() {
             let _ = pad.set_target(None::<&gst::Pad>);
@@ -555,6 +640,9 @@ impl NvencStreamSink {
                 for child in &children {
                     let _ = child.sync_state_with_parent();
                 }
+                if self.obj().current_state() >= gst::State::Paused {
+                    self.spawn_monitor();
+                }
             }
         }
         for (pad, id) in probes {
@@ -565,6 +653,17 @@ impl NvencStreamSink {
     }
 
     fn set_connection(&self, new: ConnectionState) {
+        self.connection_changed(new, 0, 0, "");
+    }
+
+    /// Sets `connection-state`; on a change, notifies it and posts `nvencstreamsink-connection`.
+    pub(super) fn connection_changed(
+        &self,
+        new: ConnectionState,
+        attempt: u32,
+        delay_ms: u64,
+        reason: &str,
+    ) {
         {
             let mut c = lock(&self.connection);
             if *c == new {
@@ -572,8 +671,125 @@ impl NvencStreamSink {
             }
             *c = new;
         }
-        gst::debug!(CAT, imp = self, "connection-state {:?}", new);
+        gst::debug!(CAT, imp = self, "connection-state {:?} {}", new, reason);
         self.obj().notify("connection-state");
+        let msg = gst::message::Element::builder(
+            gst::Structure::builder("nvencstreamsink-connection")
+                .field("state", new)
+                .field("attempt", attempt)
+                .field("delay", delay_ms)
+                .field("reason", reason)
+                .build(),
+        )
+        .src(&*self.obj())
+        .build();
+        let _ = self.obj().post_message(msg);
+    }
+
+    /// An error from inside a restartable link goes to the monitor (which reconnects) instead of the
+    /// application, as long as the reconnection policy allows it.
+    fn to_monitor(&self, msg: &gst::Message, err: &glib::Error, debug: Option<&str>) -> bool {
+        let state = lock(&self.state);
+        let Some(state) = state.as_ref() else {
+            return false;
+        };
+        let (Some(link), Some(monitor), Some(src)) = (&state.link, &state.monitor, msg.src())
+        else {
+            return false;
+        };
+        if !state.reconnect.enabled() || !link.contains(src) {
+            return false;
+        }
+        let mut reason = err.message().to_string();
+        // The sink's own words for an authentication failure are often only in the debug text.
+        if let Some(d) =
+            debug.filter(|d| crate::reconnect::is_final(d) && !crate::reconnect::is_final(&reason))
+        {
+            reason = format!("{reason} ({})", d.lines().last().unwrap_or(d));
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "link error (handled): {}",
+            state.redactor.redact(&reason)
+        );
+        monitor.failed(state.redactor.redact(&reason));
+        true
+    }
+
+    /// "mode=rtmp to <url redacted>: <text>. Fix: …"
+    fn network_text(&self, text: &str) -> String {
+        let state = lock(&self.state);
+        let Some(state) = state.as_ref() else {
+            return text.to_string();
+        };
+        let mode = if state.mode == Mode::Srt {
+            "srt"
+        } else {
+            "rtmp"
+        };
+        let mut out = format!("mode={mode} to {}: {text}", state.target_shown);
+        if let Some(hint) = transport::explain(text) {
+            out = format!("{out}. {hint}");
+        }
+        state.redactor.redact(&out)
+    }
+
+    /// The link came up (again).
+    pub(super) fn link_connected(&self, reconnected: bool, attempt: u32) {
+        if reconnected {
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            gst::info!(CAT, imp = self, "reconnected after {attempt} attempt(s)");
+        }
+        self.connection_changed(ConnectionState::Connected, attempt, 0, "");
+    }
+
+    pub(super) fn link_warning(&self, text: &str) {
+        let text = self.network_text(&format!("connection lost: {text}"));
+        gst::element_imp_warning!(self, gst::ResourceError::Write, ("{}", text));
+    }
+
+    /// The link is gone for good: `connection-state` failed and an ERROR for the application.
+    pub(super) fn give_up(&self, text: &str) {
+        let text = self.network_text(text);
+        self.connection_changed(ConnectionState::Failed, 0, 0, &text);
+        gst::element_imp_error!(self, gst::ResourceError::Write, ("{}", text));
+    }
+
+    /// Called by the monitor about ten times a second: rates, and the stats message when due.
+    pub(super) fn tick(&self) {
+        let now = std::time::Instant::now();
+        let interval = match lock(&self.state).as_ref() {
+            Some(s) => s.stats_interval,
+            None => return,
+        };
+        let post = {
+            let mut t = lock(&self.ticks);
+            let bytes = self.counters.bytes_sent.load(Ordering::Relaxed);
+            match t.bytes_at {
+                Some((b, at)) if now.duration_since(at) >= std::time::Duration::from_secs(1) => {
+                    let secs = now.duration_since(at).as_secs_f64();
+                    let rate = (bytes.saturating_sub(b) as f64 * 8.0 / secs) as u64;
+                    self.counters.bitrate.store(rate, Ordering::Relaxed);
+                    t.bytes_at = Some((bytes, now));
+                }
+                Some(_) => {}
+                None => t.bytes_at = Some((bytes, now)),
+            }
+            let due = !interval.is_zero()
+                && t.posted_at
+                    .is_none_or(|p| now.duration_since(p) >= interval);
+            if due {
+                t.posted_at = Some(now);
+            }
+            due
+        };
+        if post {
+            let msg = gst::message::Element::builder(self.stats())
+                .src(&*self.obj())
+                .build();
+            let _ = self.obj().post_message(msg);
+        }
     }
 
     fn force_idr(&self) {
@@ -607,8 +823,8 @@ impl NvencStreamSink {
     fn stats(&self) -> gst::Structure {
         let c = &self.counters;
         let state = lock(&self.state);
-        let (encoder, is_nvenc, fallback) = state
-            .as_ref()
+        let s = state.as_ref();
+        let (encoder, is_nvenc, fallback) = s
             .map(|s| {
                 (
                     s.encoder_name.clone(),
@@ -617,13 +833,47 @@ impl NvencStreamSink {
                 )
             })
             .unwrap_or_default();
+        let link = s.and_then(|s| s.link.clone());
+        let sink = match &link {
+            Some(l) => l.network_sink(),
+            None => s.and_then(|s| s.network_sink.clone()),
+        };
+        let mode = s.map(|s| s.mode);
+        drop(state);
+        let buffered_ms = link
+            .as_ref()
+            .map(|l| l.buffered().as_secs_f64() * 1000.0)
+            .unwrap_or(0.0);
+        let (dropped, audio_dropped) = link
+            .as_ref()
+            .map(|l| (l.gate().video_dropped(), l.gate().audio_dropped()))
+            .unwrap_or((0, 0));
+        let loss = sink
+            .as_ref()
+            .map(crate::transport::stats::packet_loss_ratio)
+            .unwrap_or(0.0);
+        let clients = match (mode, &sink) {
+            (Some(Mode::RtspServer), Some(sink)) if sink.find_property("clients").is_some() => {
+                sink.property::<u32>("clients")
+            }
+            _ => 0,
+        };
         gst::Structure::builder("nvencstreamsink-stats")
+            .field("connection-state", *lock(&self.connection))
             .field("encoder", encoder)
             .field("is-nvenc", is_nvenc)
             .field("fallback-reason", fallback)
+            .field("last-encode-time", c.encode_time.last_ms())
+            .field("last-send-delay", c.send_delay.last_ms() + buffered_ms)
+            .field("packet-loss-ratio", loss)
+            .field("bitrate", c.bitrate.load(Ordering::Relaxed))
             .field("frames-in", c.frames_in.load(Ordering::Relaxed))
             .field("frames-encoded", c.frames_encoded.load(Ordering::Relaxed))
+            .field("frames-dropped", dropped)
+            .field("audio-buffers-dropped", audio_dropped)
             .field("bytes-sent", c.bytes_sent.load(Ordering::Relaxed))
+            .field("reconnects", c.reconnects.load(Ordering::Relaxed))
+            .field("rtsp-clients", clients)
             .build()
     }
 
@@ -641,6 +891,7 @@ impl NvencStreamSink {
             return msg.clone();
         };
         let from_network = match (msg.src(), state.network_sink.as_ref()) {
+            (Some(src), _) if state.link.as_ref().is_some_and(|l| l.contains(src)) => true,
             (Some(src), Some(sink)) => src == sink.upcast_ref::<gst::Object>(),
             _ => false,
         };
@@ -696,4 +947,40 @@ fn rebuild_error(err: &glib::Error, text: &str) -> glib::Error {
     } else {
         glib::Error::new(gst::ResourceError::Failed, text)
     }
+}
+
+fn secs(s: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(if s.is_finite() {
+        s.clamp(0.0, 1.0e6)
+    } else {
+        0.0
+    })
+}
+
+/// Counts the bytes that reach a network sink; without a link, the first ones also mean connected.
+fn count_bytes(
+    sink: &gst::Element,
+    counters: &Arc<Counters>,
+    connected: Option<glib::WeakRef<super::NvencStreamSink>>,
+) {
+    let Some(pad) = sink.static_pad("sink") else {
+        return;
+    };
+    let c = Arc::clone(counters);
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            let size = match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => b.size(),
+                Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
+                _ => 0,
+            };
+            if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
+                if let Some(obj) = connected.as_ref().and_then(|w| w.upgrade()) {
+                    obj.imp().set_connection(ConnectionState::Connected);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }

@@ -15,8 +15,10 @@ use gst::prelude::*;
 
 mod chain;
 mod imp;
+mod monitor;
 pub mod plan;
 mod props;
+mod timing;
 
 glib::wrapper! {
     pub struct NvencStreamSink(ObjectSubclass<imp::NvencStreamSink>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;

@@ -227,6 +227,14 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         "seconds",
         "1",
     )?;
+    check_range(
+        "reconnect-max-interval",
+        s.reconnect_max_interval,
+        0.0,
+        3600.0,
+        "seconds",
+        "30",
+    )?;
 
     if e.profile.caps_name(e.codec).is_none() {
         return Err(PlanError::Profile {

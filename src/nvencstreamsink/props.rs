@@ -12,6 +12,8 @@ pub const DEFAULT_PORT: u32 = 8554;
 pub const DEFAULT_STREAM_NAME: &str = "tdvidstream";
 pub const DEFAULT_AUDIO_BITRATE: u32 = 128;
 pub const DEFAULT_RECONNECT_INTERVAL: f64 = 1.0;
+pub const DEFAULT_RECONNECT_MAX_INTERVAL: f64 = 30.0;
+pub const DEFAULT_STATS_INTERVAL: u32 = 1000;
 
 /// Everything the user set. Copied into the running state when the element starts (NULL→READY).
 #[derive(Debug, Clone)]
@@ -38,6 +40,9 @@ pub struct Settings {
     pub rtmp_password: Option<String>,
     pub reconnect_attempts: i32,
     pub reconnect_interval: f64,
+    pub reconnect_max_interval: f64,
+    /// ms, 0 = no stats messages.
+    pub stats_interval: u32,
 }
 
 impl Default for Settings {
@@ -60,8 +65,10 @@ impl Default for Settings {
             include_silent_audio: SilentAudio::Automatic,
             rtmp_username: None,
             rtmp_password: None,
-            reconnect_attempts: 0,
+            reconnect_attempts: -1,
             reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
+            reconnect_max_interval: DEFAULT_RECONNECT_MAX_INTERVAL,
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }
@@ -202,13 +209,26 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecInt::builder("reconnect-attempts")
             .nick("Reconnect Attempts")
-            .blurb("RTMP/SRT caller: reconnection attempts after the link drops; 0 = never, -1 = forever (issue #6)")
+            .blurb("RTMP and SRT caller/rendezvous: how many times to reconnect when the connection fails or drops, \
+                    counted since it was last up; 0 = never (the error stops the pipeline), -1 = forever. Meanwhile the \
+                    pipeline keeps playing and frames for the link are dropped and counted. Refused credentials or a \
+                    wrong passphrase are never retried. Each change is posted as nvencstreamsink-connection")
             .minimum(-1)
             .default_value(d.reconnect_attempts)
             .mutable_ready()
             .build(),
         double("reconnect-interval", "Reconnect Interval",
-            "First delay before reconnecting (seconds), doubled per attempt (issue #6)", d.reconnect_interval),
+            "Delay before the first reconnection attempt (seconds); doubled for each further attempt, with +-20 % jitter, \
+             up to reconnect-max-interval", d.reconnect_interval),
+        double("reconnect-max-interval", "Reconnect Max Interval",
+            "Longest delay between two reconnection attempts (seconds)", d.reconnect_max_interval),
+        glib::ParamSpecUInt::builder("stats-interval")
+            .nick("Stats Interval")
+            .blurb("Post the stats structure as element message nvencstreamsink-stats every this many ms (0 = never); \
+                    the stats property is current whenever it is read")
+            .default_value(d.stats_interval)
+            .mutable_playing()
+            .build(),
         glib::ParamSpecString::builder("stream-url")
             .nick("Stream URL")
             .blurb("Read-only: mode=rtsp-server: the URL clients open (this host's address, port, stream-name); otherwise the destination with secrets redacted. Set once the element starts")
@@ -216,12 +236,20 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("connection-state", ConnectionState::Disconnected)
             .nick("Connection State")
-            .blurb("State of the network connection (read-only; notified on every change)")
+            .blurb("State of the network connection (read-only). Every change is notified and posted as element message \
+                    nvencstreamsink-connection with fields state (this enum), attempt (uint), delay (ms before the next \
+                    attempt, guint64) and reason (string, secrets redacted)")
             .read_only()
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
-            .blurb("Read-only statistics: encoder (element name), is-nvenc, fallback-reason, frames-in, frames-encoded, bytes-sent")
+            .blurb("Read-only statistics (TouchDesigner's info channels and more): connection-state; encoder (element \
+                    name), is-nvenc, fallback-reason; last-encode-time (ms, encoder input to output of one frame); \
+                    last-send-delay (ms, encoder output to the network sink, including the time waiting in the \
+                    transport's buffer); packet-loss-ratio (0..1; SRT: from the socket statistics, 0 where not measured); \
+                    bitrate (bit/s sent over the last second); frames-in, frames-encoded, frames-dropped (video frames \
+                    dropped while the link was down or resyncing), audio-buffers-dropped, bytes-sent, reconnects, \
+                    rtsp-clients (mode=rtsp-server: clients playing the mount). Also posted every stats-interval ms")
             .read_only()
             .build(),
     ]
@@ -299,6 +327,8 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         }
         "reconnect-attempts" => s.reconnect_attempts = get!(),
         "reconnect-interval" => s.reconnect_interval = get!(),
+        "reconnect-max-interval" => s.reconnect_max_interval = get!(),
+        "stats-interval" => s.stats_interval = get!(),
         _ => return false,
     }
     true
@@ -337,6 +367,8 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "rtmp-username" => s.rtmp_username.to_value(),
         "reconnect-attempts" => s.reconnect_attempts.to_value(),
         "reconnect-interval" => s.reconnect_interval.to_value(),
+        "reconnect-max-interval" => s.reconnect_max_interval.to_value(),
+        "stats-interval" => s.stats_interval.to_value(),
         _ => return None,
     })
 }

@@ -7,15 +7,21 @@ use crate::encoder::Codec;
 use crate::nvencstreamsink::plan::Plan;
 use crate::plugins::MissingElement;
 
+pub mod gate;
+pub mod link;
 pub mod rtmp;
 pub mod rtsp;
 pub mod srt;
+pub mod stats;
 
 /// A built transport.
 pub struct Transport {
     pub bin: gst::Bin,
-    /// The element that talks to the network (rtmp2sink, srtsink).
-    pub network_sink: gst::Element,
+    /// The element that talks to the network (rtmp2sink, srtsink, the internal rtspsharedserver); for a
+    /// restartable link, its first one.
+    pub network_sink: Option<gst::Element>,
+    /// RTMP and SRT caller/rendezvous: the link that is rebuilt when the connection drops.
+    pub link: Option<std::sync::Arc<link::Link>>,
     /// The caps the video must have when it enters `bin`'s `video` pad.
     pub video_caps: gst::Caps,
 }
@@ -99,7 +105,7 @@ pub fn explain(error_text: &str) -> Option<&'static str> {
     {
         "Fix: check that the server or listener at url is running and reachable"
     } else if t.contains("closed") || t.contains("reset") || t.contains("broken pipe") {
-        "The peer closed the connection (reconnection: issue #6)"
+        "The peer closed the connection (set reconnect-attempts to keep trying)"
     } else {
         return None;
     };

@@ -1,7 +1,9 @@
-//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! rtmp2sink`.
+//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! rtmp2sink`, in a restartable link.
 
 use gst::prelude::*;
+use std::sync::Arc;
 
+use super::link::{Inner, Link, Probe};
 use super::{ghost_mux_pad, link_chain, make, video_caps, Transport, TransportError};
 use crate::nvencstreamsink::plan::Plan;
 use crate::url::RtmpTarget;
@@ -11,15 +13,42 @@ pub fn build(
     target: &RtmpTarget,
     with_audio: bool,
 ) -> Result<Transport, TransportError> {
-    let bin = gst::Bin::with_name("rtmp-transport");
+    let (plan_c, target_c) = (plan.clone(), target.clone());
+    let link = Link::new(
+        "rtmp-transport",
+        with_audio,
+        Probe::Rtmp,
+        Box::new(move || build_inner(&plan_c, &target_c, with_audio)),
+    )?;
+    Ok(Transport {
+        bin: link.outer().clone(),
+        network_sink: link.network_sink(),
+        link: Some(Arc::clone(&link)),
+        video_caps: video_caps(plan.encoder.codec, Some("avc")),
+    })
+}
+
+/// One connection's worth of elements. A new flvmux per connection: every connection starts with the
+/// FLV header, onMetaData and the codec sequence headers.
+fn build_inner(
+    plan: &Plan,
+    target: &RtmpTarget,
+    with_audio: bool,
+) -> Result<Inner, TransportError> {
+    let bin = gst::Bin::with_name("rtmp-connection");
     let mux = make("flvmux", "flvmux", "mode=rtmp (FLV muxing)")?;
     mux.set_property("streamable", true);
+    // The application-level buffer (rtmp-buffer-size): when the network cannot keep up it drops the
+    // newest data instead of blocking the pipeline, and the link resumes at the next keyframe.
     let queue = make("queue", "rtmp-buffer", "mode=rtmp")?;
     queue.set_property("max-size-time", plan.rtmp_buffer_ns);
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
+    crate::plugins::set_enum(&queue, "leaky", "upstream").map_err(TransportError::Link)?;
     let sink = make("rtmp2sink", "rtmp2sink", "mode=rtmp (RTMP client)")?;
     sink.set_property("location", target.location());
+    // Added while the pipeline plays: never take the pipeline back to PAUSED for a preroll.
+    sink.set_property("async", false);
     // Credentials given as properties win over the URL's user:pass@.
     let username = plan.rtmp_username.as_ref().or(target.username.as_ref());
     let password = plan.rtmp_password.as_ref().or(target.password.as_ref());
@@ -36,9 +65,9 @@ pub fn build(
     if with_audio {
         ghost_mux_pad(&bin, &mux, "audio", "audio")?;
     }
-    Ok(Transport {
+    Ok(Inner {
         bin,
         network_sink: sink,
-        video_caps: video_caps(plan.encoder.codec, Some("avc")),
+        buffer: Some(queue),
     })
 }

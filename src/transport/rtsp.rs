@@ -33,7 +33,8 @@ pub fn build(
     }
     Ok(Transport {
         bin,
-        network_sink: server,
+        network_sink: Some(server),
+        link: None,
         video_caps: video_caps(plan.encoder.codec, Some("byte-stream")),
     })
 }

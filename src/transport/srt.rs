@@ -1,8 +1,10 @@
 //! SRT: `mpegtsmux alignment=7 ! srtsink` with every option of the URL query on the sink.
 
 use gst::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::link::{Inner, Link, Probe};
 use super::{ghost_mux_pad, link_chain, make, set_enum, video_caps, Transport, TransportError};
 use crate::nvencstreamsink::plan::Plan;
 use crate::url::{SrtMode, SrtTarget};
@@ -10,6 +12,8 @@ use crate::url::{SrtMode, SrtTarget};
 /// libsrt's default latency, used when the URL sets none.
 const DEFAULT_LATENCY_MS: u32 = 120;
 const MAX_LINGER: Duration = Duration::from_secs(2);
+/// What the caller buffers while it connects.
+const CONNECT_BUFFER: Duration = Duration::from_secs(1);
 
 /// In live mode libsrt drops what is still in its send buffer when the socket closes (SRTO_LINGER is
 /// 0), and srtsink closes as soon as the pipeline stops after EOS: the last frames were lost (3 of
@@ -34,7 +38,39 @@ pub fn build(
     target: &SrtTarget,
     with_audio: bool,
 ) -> Result<Transport, TransportError> {
-    let bin = gst::Bin::with_name("srt-transport");
+    let video_caps = video_caps(plan.encoder.codec, Some("byte-stream"));
+    if target.mode == SrtMode::Listener {
+        // The listener stays open for the whole run; srtsink takes callers as they come and go.
+        let inner = build_inner(plan, target, with_audio, "srt-transport")?;
+        return Ok(Transport {
+            bin: inner.bin,
+            network_sink: Some(inner.network_sink),
+            link: None,
+            video_caps,
+        });
+    }
+    let (plan_c, target_c) = (plan.clone(), target.clone());
+    let link = Link::new(
+        "srt-transport",
+        with_audio,
+        Probe::Srt,
+        Box::new(move || build_inner(&plan_c, &target_c, with_audio, "srt-connection")),
+    )?;
+    Ok(Transport {
+        bin: link.outer().clone(),
+        network_sink: link.network_sink(),
+        link: Some(Arc::clone(&link)),
+        video_caps,
+    })
+}
+
+fn build_inner(
+    plan: &Plan,
+    target: &SrtTarget,
+    with_audio: bool,
+    name: &str,
+) -> Result<Inner, TransportError> {
+    let bin = gst::Bin::with_name(name);
     let mux = make("mpegtsmux", "mpegtsmux", "mode=srt (MPEG-TS muxing)")?;
     // Seven TS packets per buffer: one SRT/UDP payload of 1316 bytes.
     mux.set_property("alignment", 7i32);
@@ -47,6 +83,13 @@ pub fn build(
     if target.mode == SrtMode::Listener {
         // Never block the pipeline while no caller is connected: drop instead.
         sink.set_property("wait-for-connection", false);
+    } else {
+        // nvencstreamsink reconnects by itself (reconnect-attempts): srtsink's own reconnection would
+        // block the pipeline while the listener is away.
+        if sink.find_property("auto-reconnect").is_some() {
+            sink.set_property("auto-reconnect", false);
+        }
+        sink.set_property("async", false);
     }
     if let Some(l) = target.latency {
         sink.set_property("latency", l.min(i32::MAX as u32) as i32);
@@ -70,16 +113,31 @@ pub fn build(
         sink.set_property("poll-timeout", t);
     }
     linger_on_eos(&sink, target.latency.unwrap_or(DEFAULT_LATENCY_MS));
-    bin.add_many([&mux, &sink])
+    let mut chain = vec![mux.clone()];
+    let buffer = if target.mode == SrtMode::Listener {
+        None
+    } else {
+        // srtsink waits for the handshake before it writes: a small buffer that drops the oldest data
+        // keeps the pipeline going meanwhile (the link resumes at a keyframe once connected).
+        let queue = make("queue", "srt-buffer", "mode=srt")?;
+        queue.set_property("max-size-time", CONNECT_BUFFER.as_nanos() as u64);
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        set_enum(&queue, "leaky", "downstream")?;
+        chain.push(queue.clone());
+        Some(queue)
+    };
+    chain.push(sink.clone());
+    bin.add_many(&chain)
         .map_err(|e| TransportError::Link(e.to_string()))?;
-    link_chain(&[&mux, &sink])?;
+    link_chain(&chain.iter().collect::<Vec<_>>())?;
     ghost_mux_pad(&bin, &mux, "sink_%d", "video")?;
     if with_audio {
         ghost_mux_pad(&bin, &mux, "sink_%d", "audio")?;
     }
-    Ok(Transport {
+    Ok(Inner {
         bin,
         network_sink: sink,
-        video_caps: video_caps(plan.encoder.codec, Some("byte-stream")),
+        buffer,
     })
 }

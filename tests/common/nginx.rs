@@ -18,7 +18,11 @@ impl Drop for Nginx {
 
 /// nginx with the RTMP module, app `live`, optionally asking `auth_port` on every publish.
 pub fn nginx(auth_port: Option<u16>) -> Nginx {
-    let port = free_port();
+    nginx_at(free_port(), auth_port)
+}
+
+/// The same on a given port (e.g. to restart a server that was stopped).
+pub fn nginx_at(port: u16, auth_port: Option<u16>) -> Nginx {
     let dir = tmpdir("nginx");
     let on_publish = auth_port
         .map(|p| format!("on_publish http://127.0.0.1:{p}/on_publish; notify_method post;"))

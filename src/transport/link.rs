@@ -1,0 +1,308 @@
+//! A restartable network link: an outer bin whose `video`/`audio` pads stay put for the whole run, and
+//! an inner bin (muxer → buffer → network sink) that is torn down and built again when the connection
+//! drops. A [`Gate`] on the outer pads drops what the link cannot take, so upstream never waits.
+//!
+//! ```text
+//! outer: video ─(gate)─┐ inner: mux ─ queue ─ rtmp2sink / srtsink
+//!        audio ─(gate)─┘
+//! ```
+
+use gst::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::gate::{Gate, GateMode, Stream};
+use super::TransportError;
+use crate::sync::lock;
+
+/// One built inner bin.
+pub struct Inner {
+    pub bin: gst::Bin,
+    pub network_sink: gst::Element,
+    /// The application-level buffer in front of the sink, if any: its overruns mean data was lost.
+    pub buffer: Option<gst::Element>,
+}
+
+/// How a link tells that its network sink is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// rtmp2sink: its `stats` come from the connection once the stream is published.
+    Rtmp,
+    /// srtsink: its `stats` carry socket counters once the handshake is done.
+    Srt,
+}
+
+impl Probe {
+    pub fn is_connected(self, sink: &gst::Element) -> bool {
+        if sink.find_property("stats").is_none() {
+            return false;
+        }
+        let Some(stats) = sink.property::<Option<gst::Structure>>("stats") else {
+            return false;
+        };
+        match self {
+            Probe::Rtmp => {
+                stats.get::<u32>("in-window-ack-size").unwrap_or(0) > 0
+                    || stats.get::<u64>("in-bytes-total").unwrap_or(0) > 0
+            }
+            Probe::Srt => stats.has_field("packets-sent"),
+        }
+    }
+
+    /// The sink's words for a failure, made clearer where the sink is vague. srtsink reports a handshake
+    /// the listener refused (libsrt: BADSECRET, …) only as "Connection does not exist", at once, where
+    /// an absent listener times out after 3 s.
+    pub fn explain_failure(self, reason: &str, connecting_for: Option<Duration>) -> String {
+        let refused_at_once = connecting_for.is_some_and(|d| d < Duration::from_millis(1500));
+        if self == Probe::Srt && refused_at_once && reason.contains("does not exist") {
+            return format!(
+                "{reason}: the listener rejected the connection during the handshake (wrong or missing passphrase, \
+                 a different pbkeylen, or a streamid it does not accept)"
+            );
+        }
+        reason.to_string()
+    }
+
+    /// Whether the gate stays closed while connecting. rtmp2sink reports every connection failure by
+    /// itself, so nothing needs to reach it; srtsink reports them only when it has data to write, so it
+    /// gets data (into a small leaky buffer) from the start.
+    fn closed_while_connecting(self) -> bool {
+        self == Probe::Rtmp
+    }
+}
+
+type Builder = Box<dyn Fn() -> Result<Inner, TransportError> + Send + Sync>;
+type SinkHook = Box<dyn Fn(&gst::Element) + Send + Sync>;
+
+pub struct Link {
+    outer: gst::Bin,
+    pads: Vec<gst::GhostPad>,
+    gate: Arc<Gate>,
+    inner: Mutex<Option<Inner>>,
+    build: Builder,
+    probe: Probe,
+    on_new_sink: Mutex<Option<SinkHook>>,
+    last_keyframe_request: Mutex<Option<Instant>>,
+}
+
+/// The least time between two keyframe requests caused by data loss.
+const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
+
+impl Link {
+    /// Builds the outer bin and a first inner bin (not yet connected: the gate is closed).
+    pub fn new(
+        name: &str,
+        with_audio: bool,
+        probe: Probe,
+        build: Builder,
+    ) -> Result<Arc<Link>, TransportError> {
+        let outer = gst::Bin::with_name(name);
+        let gate = Arc::new(Gate::default());
+        let mut pads = Vec::new();
+        let streams: &[(&str, Stream)] = if with_audio {
+            &[("video", Stream::Video), ("audio", Stream::Audio)]
+        } else {
+            &[("video", Stream::Video)]
+        };
+        for (pad_name, stream) in streams.iter().copied() {
+            let g = Arc::clone(&gate);
+            let gl = Arc::clone(&gate);
+            let pad = gst::GhostPad::builder(gst::PadDirection::Sink)
+                .name(pad_name)
+                .chain_function(move |pad, parent, buffer| {
+                    let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                    if !g.admit(stream, delta) {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    forward(&g, gst::ProxyPad::chain_default(pad, parent, buffer))
+                })
+                .chain_list_function(move |pad, parent, list| {
+                    let delta = list
+                        .get(0)
+                        .is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                    if !gl.admit(stream, delta) {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    forward(&gl, gst::ProxyPad::chain_list_default(pad, parent, list))
+                })
+                .build();
+            outer
+                .add_pad(&pad)
+                .map_err(|e| TransportError::Link(e.to_string()))?;
+            pads.push(pad);
+        }
+        let link = Arc::new(Link {
+            outer,
+            pads,
+            gate,
+            inner: Mutex::new(None),
+            build,
+            probe,
+            on_new_sink: Mutex::new(None),
+            last_keyframe_request: Mutex::new(None),
+        });
+        link.attach_inner()?;
+        Ok(link)
+    }
+
+    pub fn outer(&self) -> &gst::Bin {
+        &self.outer
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    pub fn network_sink(&self) -> Option<gst::Element> {
+        lock(&self.inner).as_ref().map(|i| i.network_sink.clone())
+    }
+
+    /// Called with every new network sink (the first one included), e.g. to install counters.
+    pub fn set_on_new_sink(&self, hook: SinkHook) {
+        if let Some(sink) = self.network_sink() {
+            hook(&sink);
+        }
+        *lock(&self.on_new_sink) = Some(hook);
+    }
+
+    /// Whether `obj` is, or is inside, the current inner bin.
+    pub fn contains(&self, obj: &gst::Object) -> bool {
+        lock(&self.inner).as_ref().is_some_and(|i| {
+            obj == i.bin.upcast_ref::<gst::Object>() || obj.has_as_ancestor(&i.bin)
+        })
+    }
+
+    /// How much stream the link's buffer holds now (waiting for the network).
+    pub fn buffered(&self) -> Duration {
+        let queue = lock(&self.inner).as_ref().and_then(|i| i.buffer.clone());
+        queue
+            .map(|q| Duration::from_nanos(q.property::<u64>("current-level-time")))
+            .unwrap_or_default()
+    }
+
+    pub fn probe(&self) -> Probe {
+        self.probe
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.network_sink()
+            .is_some_and(|s| self.probe.is_connected(&s))
+    }
+
+    /// The inner bin is built and about to connect: let data in if the sink needs it to connect.
+    pub fn connecting(&self) {
+        if self.probe.closed_while_connecting() {
+            self.gate.close();
+        } else {
+            self.gate.resync();
+        }
+    }
+
+    /// The link is up: from the next keyframe on, everything passes; ask for that keyframe now.
+    pub fn connected(&self) {
+        if self.gate.mode() == GateMode::Closed {
+            self.gate.resync();
+        }
+        self.request_keyframe(true);
+    }
+
+    /// Asks the encoder upstream for a keyframe with its headers (rate-limited unless `now`).
+    pub fn request_keyframe(&self, now: bool) {
+        {
+            let mut last = lock(&self.last_keyframe_request);
+            if !now && last.is_some_and(|t| t.elapsed() < KEYFRAME_REQUEST_GAP) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        if let Some(pad) = self.pads.first() {
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            pad.push_event(event);
+        }
+    }
+
+    /// Closes the gate and removes the inner bin (closing its connection).
+    pub fn tear_down(&self) {
+        self.gate.close();
+        let Some(inner) = lock(&self.inner).take() else {
+            return;
+        };
+        for pad in &self.pads {
+            let _ = pad.set_target(None::<&gst::Pad>);
+        }
+        // Locked first: a state change of the pipeline running meanwhile must not bring it back up.
+        inner.bin.set_locked_state(true);
+        let _ = inner.bin.set_state(gst::State::Null);
+        let _ = self.outer.remove(&inner.bin);
+    }
+
+    /// Builds a new inner bin, puts it in place and brings it to the outer bin's state.
+    pub fn rebuild(&self) -> Result<(), String> {
+        self.tear_down();
+        self.attach_inner().map_err(|e| e.to_string())?;
+        let bin = lock(&self.inner).as_ref().map(|i| i.bin.clone());
+        if let Some(bin) = bin {
+            bin.sync_state_with_parent()
+                .map_err(|e| format!("starting the network sink: {e}"))?;
+        }
+        self.connecting();
+        Ok(())
+    }
+
+    fn attach_inner(&self) -> Result<(), TransportError> {
+        let inner = (self.build)()?;
+        self.outer
+            .add(&inner.bin)
+            .map_err(|e| TransportError::Link(e.to_string()))?;
+        for pad in &self.pads {
+            let target = inner.bin.static_pad(&pad.name()).ok_or_else(|| {
+                TransportError::Link(format!("the link has no {} pad", pad.name()))
+            })?;
+            pad.set_target(Some(&target))
+                .map_err(|e| TransportError::Link(e.to_string()))?;
+        }
+        if let Some(buffer) = &inner.buffer {
+            // The buffer overflowed and dropped data: wait for (and ask for) a keyframe so that the far
+            // side never decodes a broken picture.
+            let gate = Arc::downgrade(&self.gate);
+            let first = self.pads.first().map(|p| p.downgrade());
+            buffer.connect("overrun", false, move |_| {
+                if let Some(g) = gate.upgrade() {
+                    if g.mode() == GateMode::Open {
+                        g.resync();
+                        if let Some(pad) = first.as_ref().and_then(|p| p.upgrade()) {
+                            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                                .all_headers(true)
+                                .build();
+                            pad.push_event(event);
+                        }
+                    }
+                }
+                None
+            });
+        }
+        if let Some(hook) = lock(&self.on_new_sink).as_ref() {
+            hook(&inner.network_sink);
+        }
+        *lock(&self.inner) = Some(inner);
+        self.connecting();
+        Ok(())
+    }
+}
+
+/// What the gate returns upstream for a buffer it passed: the link's trouble stays in the link.
+fn forward(
+    gate: &Gate,
+    result: Result<gst::FlowSuccess, gst::FlowError>,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    match result {
+        Ok(s) => Ok(s),
+        Err(gst::FlowError::Eos) => Err(gst::FlowError::Eos),
+        Err(_) => {
+            gate.mark_failed();
+            Ok(gst::FlowSuccess::Ok)
+        }
+    }
+}

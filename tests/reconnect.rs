@@ -1,0 +1,345 @@
+//! The link drops and comes back: nginx-rtmp killed and restarted, an SRT listener gone and back or
+//! absent at start, and the failures that must not be retried. The pipeline keeps PLAYING throughout;
+//! what the application sees is the `nvencstreamsink-connection` message sequence and the stats.
+
+mod common;
+
+use common::nginx::{nginx, nginx_at};
+use common::*;
+use gst::prelude::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running sender pipeline and what its bus said so far.
+struct Run {
+    pipeline: gst::Pipeline,
+    /// Connection states in the order posted, with the reason.
+    states: Vec<(String, String)>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    stats: Option<gst::Structure>,
+}
+
+impl Run {
+    fn start(launch: &str) -> Run {
+        let pipeline = gst::parse::launch(launch)
+            .expect("launch")
+            .downcast::<gst::Pipeline>()
+            .expect("pipeline");
+        pipeline.set_state(gst::State::Playing).expect("playing");
+        Run {
+            pipeline,
+            states: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            stats: None,
+        }
+    }
+
+    /// Reads the bus until `done` holds or `timeout` passes; true if it held.
+    fn until(&mut self, timeout: Duration, mut done: impl FnMut(&Run) -> bool) -> bool {
+        let bus = self.pipeline.bus().expect("bus");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(self) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let wait = gst::ClockTime::from_nseconds(
+                left.min(Duration::from_millis(100)).as_nanos() as u64,
+            );
+            let Some(msg) = bus.timed_pop(wait) else {
+                continue;
+            };
+            match msg.view() {
+                gst::MessageView::Element(e) => {
+                    let Some(s) = e.structure() else { continue };
+                    if s.name() == "nvencstreamsink-connection" {
+                        let state = s
+                            .value("state")
+                            .ok()
+                            .and_then(|v| {
+                                gst::glib::EnumValue::from_value(v)
+                                    .map(|(_, e)| e.nick().to_string())
+                            })
+                            .unwrap_or_default();
+                        let reason = s.get::<String>("reason").unwrap_or_default();
+                        self.states.push((state, reason));
+                    } else if s.name() == "nvencstreamsink-stats" {
+                        self.stats = Some(s.to_owned());
+                    }
+                }
+                gst::MessageView::Error(e) => self.errors.push(e.error().to_string()),
+                gst::MessageView::Warning(w) => self.warnings.push(w.error().to_string()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits for the `n`-th time the state `state` is posted.
+    fn until_state(&mut self, state: &str, n: usize, timeout: Duration) -> bool {
+        self.until(timeout, |r| r.count(state) >= n)
+    }
+
+    fn count(&self, state: &str) -> usize {
+        self.states.iter().filter(|(s, _)| s == state).count()
+    }
+
+    fn sequence(&self) -> Vec<&str> {
+        self.states.iter().map(|(s, _)| s.as_str()).collect()
+    }
+
+    fn stat_u64(&self, name: &str) -> u64 {
+        self.sink()
+            .property::<gst::Structure>("stats")
+            .get::<u64>(name)
+            .unwrap_or(0)
+    }
+
+    fn sink(&self) -> gst::Element {
+        self.pipeline.by_name("s").expect("nvencstreamsink named s")
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// A live 320x240 30 fps sender into `nvencstreamsink` for at most 2 minutes.
+fn live_sender(props: &str) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball num-buffers=3600 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         nvencstreamsink name=s reconnect-interval=0.5 reconnect-max-interval=1 stats-interval=250 {props}"
+    )
+}
+
+fn video_frames(probe: &serde_json::Value) -> u64 {
+    probe["streams"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["codec_type"] == "video"))
+        .and_then(|s| s["nb_read_frames"].as_str())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
+    init();
+    let ng = nginx(None);
+    let port = ng.port;
+    let url = format!("rtmp://127.0.0.1:{port}/live/resume");
+    let mut run = Run::start(&live_sender(&format!(
+        "mode=rtmp url={url} keyframe-interval=300 reconnect-interval=2 reconnect-max-interval=2"
+    )));
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(15)),
+        "never connected: {:?} {:?}",
+        run.states,
+        run.errors
+    );
+    drop(ng); // nginx killed mid-stream
+    assert!(
+        run.until_state("reconnecting", 1, Duration::from_secs(10)),
+        "the drop was not noticed: {:?}",
+        run.states
+    );
+    let down_at = Instant::now();
+    let dropped_before = run.stat_u64("frames-dropped");
+    // The server stays away for 3 s; the pipeline keeps playing meanwhile.
+    run.until(Duration::from_secs(3), |_| false);
+    assert_eq!(
+        run.pipeline.current_state(),
+        gst::State::Playing,
+        "{:?}",
+        run.errors
+    );
+    // Restart it just after a failed attempt, so that a player is waiting on the server before the next
+    // attempt (≥ 1.6 s away) publishes again: the first picture it gets is the one forced at
+    // reconnection (the keyframe interval is 10 s).
+    let failed_attempts = run.count("reconnecting");
+    assert!(run.until_state("reconnecting", failed_attempts + 1, Duration::from_secs(10)));
+    let _ng = nginx_at(port, None);
+    let player = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            ffprobe_until(
+                &[
+                    "-read_intervals",
+                    "%+2",
+                    "-count_frames",
+                    "-show_streams",
+                    &url,
+                ],
+                2,
+                Duration::from_secs(20),
+                Duration::from_secs(20),
+            )
+            .unwrap_or_default()
+        })
+    };
+    assert!(
+        run.until_state("connected", 2, Duration::from_secs(15)),
+        "did not reconnect: {:?} {:?}",
+        run.states,
+        run.errors
+    );
+    let down = down_at.elapsed();
+    // Frames meant for the link while it was down were dropped, not queued: about 30 per second.
+    let dropped = run.stat_u64("frames-dropped") - dropped_before;
+    assert!(
+        dropped as f64 >= down.as_secs_f64() * 30.0 * 0.7,
+        "{dropped} frames dropped in {down:?}"
+    );
+    assert_eq!(run.stat_u64("reconnects"), 1);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let seq = run.sequence();
+    let first_connected = seq
+        .iter()
+        .position(|s| *s == "connected")
+        .expect("connected");
+    let reconnecting = seq
+        .iter()
+        .position(|s| *s == "reconnecting")
+        .expect("reconnecting");
+    let again = seq
+        .iter()
+        .rposition(|s| *s == "connected")
+        .expect("connected");
+    assert!(
+        first_connected < reconnecting && reconnecting < again,
+        "{seq:?}"
+    );
+    let probe = player.join().expect("player");
+    assert!(video_frames(&probe) >= 30, "{probe}");
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn rtmp_server_absent_at_start_is_waited_for() {
+    init();
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/late");
+    let mut run = Run::start(&live_sender(&format!("mode=rtmp url={url}")));
+    assert!(
+        run.until_state("reconnecting", 2, Duration::from_secs(10)),
+        "{:?}",
+        run.states
+    );
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("Connection refused")),
+        "{:?}",
+        run.warnings
+    );
+    let _ng = nginx_at(port, None);
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(15)),
+        "{:?} {:?}",
+        run.states,
+        run.errors
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn attempts_spent_is_an_error_naming_them() {
+    init();
+    let port = free_port();
+    let secret = "KEY-never-shown-42";
+    let mut run = Run::start(&live_sender(&format!(
+        "mode=rtmp url=rtmp://127.0.0.1:{port}/live/{secret} reconnect-attempts=2 reconnect-interval=0.1"
+    )));
+    assert!(run.until(Duration::from_secs(20), |r| !r.errors.is_empty()));
+    let e = &run.errors[0];
+    assert!(
+        e.contains("gave up after 2 reconnection attempts over"),
+        "{e}"
+    );
+    assert!(e.contains("last error: Connection refused"), "{e}");
+    assert!(e.contains("Fix: check that the server"), "{e}");
+    assert!(!e.contains(secret), "{e}");
+    assert_eq!(run.count("reconnecting"), 2, "{:?}", run.states);
+    assert_eq!(run.states.last().map(|s| s.0.as_str()), Some("failed"));
+}
+
+fn srt_listener(port: u16, passphrase: Option<&str>) -> Peer {
+    let mut uri = format!("srt://127.0.0.1:{port}?mode=listener");
+    if let Some(p) = passphrase {
+        uri.push_str(&format!("&passphrase={p}"));
+    }
+    Peer::spawn(
+        "srt-live-transmit",
+        Command::new("srt-live-transmit")
+            .args(["-q", &uri, "file://con"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+}
+
+#[test]
+fn srt_listener_absent_at_start_then_gone_and_back() {
+    init();
+    let port = free_port();
+    let url = format!("srt://127.0.0.1:{port}?mode=caller&latency=80");
+    let mut run = Run::start(&live_sender(&format!("mode=srt url=\"{url}\"")));
+    // srtsink alone gives up after 3 s when nobody listens; nvencstreamsink keeps trying.
+    assert!(
+        run.until_state("reconnecting", 1, Duration::from_secs(15)),
+        "{:?}",
+        run.states
+    );
+    let listener = srt_listener(port, None);
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(20)),
+        "{:?} {:?}",
+        run.states,
+        run.errors
+    );
+    drop(listener);
+    let reconnecting = run.count("reconnecting");
+    assert!(
+        run.until_state("reconnecting", reconnecting + 1, Duration::from_secs(20)),
+        "the listener's departure was not noticed: {:?}",
+        run.states
+    );
+    let _listener = srt_listener(port, None);
+    assert!(
+        run.until_state("connected", 2, Duration::from_secs(20)),
+        "{:?} {:?}",
+        run.states,
+        run.errors
+    );
+    assert_eq!(run.stat_u64("reconnects"), 2);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(run.pipeline.current_state(), gst::State::Playing);
+}
+
+#[test]
+fn srt_wrong_passphrase_is_final_at_once() {
+    init();
+    let port = free_port();
+    let _listener = srt_listener(port, Some("the-right-passphrase"));
+    let wrong = "a-wrong-passphrase-789";
+    let started = Instant::now();
+    let mut run = Run::start(&live_sender(&format!(
+        "mode=srt url=\"srt://127.0.0.1:{port}?mode=caller&passphrase={wrong}\""
+    )));
+    assert!(
+        run.until(Duration::from_secs(15), |r| !r.errors.is_empty()),
+        "{:?}",
+        run.states
+    );
+    let e = &run.errors[0];
+    assert!(e.contains("rejected the connection"), "{e}");
+    assert!(e.contains("not retried"), "{e}");
+    assert!(e.contains("Fix: use the peer's SRT passphrase"), "{e}");
+    assert!(!e.contains(wrong), "{e}");
+    assert_eq!(run.count("reconnecting"), 0, "{:?}", run.states);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
