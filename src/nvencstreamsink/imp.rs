@@ -472,7 +472,14 @@ impl NvencStreamSink {
             let c = Arc::clone(&self.counters);
             link.set_on_new_sink(Box::new(move |sink| count_bytes(sink, &c, None)));
         } else if let Some(sink) = &transport.network_sink {
-            count_bytes(sink, &self.counters, Some(self.obj().downgrade()));
+            let listener =
+                matches!(&plan.target, Target::Srt(t) if t.mode == crate::url::SrtMode::Listener);
+            if listener {
+                self.follow_callers(sink);
+                count_bytes(sink, &self.counters, None);
+            } else {
+                count_bytes(sink, &self.counters, Some(self.obj().downgrade()));
+            }
         }
         Ok(())
     }
@@ -547,6 +554,44 @@ impl NvencStreamSink {
                 let _ = c.send_delay.stop(pts, std::time::Instant::now());
             }),
         );
+    }
+
+    /// SRT listener: connected while at least one caller is, connecting (waiting for one) otherwise.
+    fn follow_callers(&self, sink: &gst::Element) {
+        let callers = Arc::new(AtomicU64::new(0));
+        for (signal, delta) in [("caller-added", 1i64), ("caller-removed", -1)] {
+            if glib::subclass::SignalId::lookup(signal, sink.type_()).is_none() {
+                continue;
+            }
+            let (weak, callers) = (self.obj().downgrade(), Arc::clone(&callers));
+            sink.connect(signal, false, move |_| {
+                let n = if delta > 0 {
+                    callers.fetch_add(1, Ordering::AcqRel) + 1
+                } else {
+                    callers
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                            Some(n.saturating_sub(1))
+                        })
+                        .map(|n| n.saturating_sub(1))
+                        .unwrap_or(0)
+                };
+                if let Some(obj) = weak.upgrade() {
+                    let (state, reason) = if n > 0 {
+                        (
+                            ConnectionState::Connected,
+                            format!("{n} caller(s) connected"),
+                        )
+                    } else {
+                        (
+                            ConnectionState::Connecting,
+                            "waiting for a caller".to_string(),
+                        )
+                    };
+                    obj.imp().connection_changed(state, 0, 0, &reason);
+                }
+                None
+            });
+        }
     }
 
     /// Starts the thread that follows the connection and the stats (READY→PAUSED).
@@ -853,9 +898,10 @@ impl NvencStreamSink {
             .map(crate::transport::stats::packet_loss_ratio)
             .unwrap_or(0.0);
         let clients = match (mode, &sink) {
-            (Some(Mode::RtspServer), Some(sink)) if sink.find_property("clients").is_some() => {
-                sink.property::<u32>("clients")
-            }
+            (Some(Mode::RtspServer), Some(sink)) if sink.find_property("stats").is_some() => sink
+                .property::<gst::Structure>("stats")
+                .get::<u32>("clients")
+                .unwrap_or(0),
             _ => 0,
         };
         gst::Structure::builder("nvencstreamsink-stats")

@@ -246,10 +246,11 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .blurb("Read-only statistics (TouchDesigner's info channels and more): connection-state; encoder (element \
                     name), is-nvenc, fallback-reason; last-encode-time (ms, encoder input to output of one frame); \
                     last-send-delay (ms, encoder output to the network sink, including the time waiting in the \
-                    transport's buffer); packet-loss-ratio (0..1; SRT: from the socket statistics, 0 where not measured); \
-                    bitrate (bit/s sent over the last second); frames-in, frames-encoded, frames-dropped (video frames \
-                    dropped while the link was down or resyncing), audio-buffers-dropped, bytes-sent, reconnects, \
-                    rtsp-clients (mode=rtsp-server: clients playing the mount). Also posted every stats-interval ms")
+                    transport's buffer); packet-loss-ratio (0..1: SRT from the socket statistics, RTSP the worst of the \
+                    clients' RTCP receiver reports, 0 where not measured); bitrate (bit/s handed to the network sink over \
+                    the last second); frames-in, frames-encoded, frames-dropped (video frames dropped while the link was \
+                    down or waiting for a keyframe), audio-buffers-dropped, bytes-sent (handed to the network sink), \
+                    reconnects, rtsp-clients (mode=rtsp-server: clients playing the mount). Also posted every stats-interval ms")
             .read_only()
             .build(),
     ]

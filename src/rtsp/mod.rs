@@ -5,6 +5,7 @@
 pub mod feeder;
 pub mod prepared;
 pub mod registry;
+pub mod rtcp;
 
 use std::time::{Duration, Instant};
 

@@ -51,6 +51,13 @@ impl PreparedMedia {
     }
 }
 
+impl PreparedMedia {
+    /// The media, once prepared.
+    pub fn media(&self) -> Option<gst_rtsp_server::RTSPMedia> {
+        lock(&self.slot).media.clone()
+    }
+}
+
 fn prepare(
     factory: &gst_rtsp_server::RTSPMediaFactory,
     url: &str,

@@ -297,6 +297,44 @@ impl Mount {
         &self.server
     }
 
+    /// Client sessions that play this mount.
+    pub fn clients(&self) -> u32 {
+        let path = self.path();
+        let mut n = 0u32;
+        if let Some(pool) = self.server.server.session_pool() {
+            pool.filter(Some(&mut |_, session| {
+                let mut ours = false;
+                session.filter(Some(&mut |_, media| {
+                    ours |= media.matches(&path).is_some();
+                    gst_rtsp_server::RTSPFilterResult::Keep
+                }));
+                n += ours as u32;
+                gst_rtsp_server::RTSPFilterResult::Keep
+            }));
+        }
+        n
+    }
+
+    /// The worst packet loss the clients report in their RTCP receiver reports (0..1), over every
+    /// stream of the mount's shared media.
+    pub fn receiver_loss(&self) -> f64 {
+        let Some(media) = self.media.as_ref().and_then(|m| m.media()) else {
+            return 0.0;
+        };
+        let mut worst = 0.0f64;
+        for i in 0..media.n_streams() {
+            let Some(session) = media.stream(i).and_then(|s| s.rtpsession()) else {
+                continue;
+            };
+            if session.find_property("stats").is_none() {
+                continue;
+            }
+            let stats = session.property::<gst::Structure>("stats");
+            worst = worst.max(crate::rtsp::rtcp::worst_fraction_lost(&stats));
+        }
+        worst
+    }
+
     /// Adds the factory at `/name` and prepares its shared media; `on_ready` gets the outcome of
     /// that preparation. With `users`, only they may play it (Basic or Digest); without, anyone may.
     pub fn publish(

@@ -151,7 +151,7 @@ impl ObjectImpl for RtspSharedServer {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Read-only: medias (shared medias fed: 1 once the mount is live, prepared before the first client), buffers-pushed (into medias), sessions (client sessions on this port)")
+                    .blurb("Read-only: medias (shared medias fed: 1 once the mount is live, prepared before the first client), buffers-pushed (into medias), sessions (client sessions on this port), clients (sessions playing this mount), packet-loss-ratio (0..1, the worst fraction lost in the clients' RTCP receiver reports)")
                     .read_only()
                     .build(),
             ]
@@ -198,7 +198,7 @@ impl ObjectImpl for RtspSharedServer {
             "session-timeout" => s.session_timeout.to_value(),
             "stats" => {
                 let state = lock(&self.state);
-                let (medias, pushed, sessions) = state
+                let (medias, pushed, sessions, clients, loss) = state
                     .as_ref()
                     .map(|st| {
                         let sessions = st
@@ -207,13 +207,21 @@ impl ObjectImpl for RtspSharedServer {
                             .server()
                             .session_pool()
                             .map_or(0, |p| p.n_sessions());
-                        (st.feeder.medias() as u32, st.feeder.pushed(), sessions)
+                        (
+                            st.feeder.medias() as u32,
+                            st.feeder.pushed(),
+                            sessions,
+                            st.mount.clients(),
+                            st.mount.receiver_loss(),
+                        )
                     })
                     .unwrap_or_default();
                 gst::Structure::builder("rtspsharedserver-stats")
                     .field("medias", medias)
                     .field("buffers-pushed", pushed)
                     .field("sessions", sessions)
+                    .field("clients", clients)
+                    .field("packet-loss-ratio", loss)
                     .build()
                     .to_value()
             }

@@ -3,7 +3,8 @@
 use gst::prelude::*;
 
 /// Packets lost on the way out as a share of the packets sent (0 when the sink does not count them):
-/// srtsink's socket statistics, summed over its callers in listener mode.
+/// srtsink's socket statistics, summed over its callers in listener mode; rtspsharedserver's figure
+/// from the clients' RTCP receiver reports.
 pub fn packet_loss_ratio(sink: &gst::Element) -> f64 {
     if sink.find_property("stats").is_none() {
         return 0.0;
@@ -11,6 +12,9 @@ pub fn packet_loss_ratio(sink: &gst::Element) -> f64 {
     let Some(stats) = sink.property::<Option<gst::Structure>>("stats") else {
         return 0.0;
     };
+    if let Ok(loss) = stats.get::<f64>("packet-loss-ratio") {
+        return loss; // rtspsharedserver, from RTCP receiver reports
+    }
     let (sent, lost) = srt_counts(&stats);
     ratio(sent, lost)
 }
