@@ -15,6 +15,7 @@
 use gst::glib;
 
 mod audiopad;
+pub mod display;
 pub mod encoder;
 pub mod meta;
 pub mod nvencstreamsink;

@@ -4,111 +4,12 @@
 
 mod common;
 
+use common::live::Run;
 use common::nginx::{nginx, nginx_at};
 use common::*;
 use gst::prelude::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running sender pipeline and what its bus said so far.
-struct Run {
-    pipeline: gst::Pipeline,
-    /// Connection states in the order posted, with the reason.
-    states: Vec<(String, String)>,
-    errors: Vec<String>,
-    warnings: Vec<String>,
-    stats: Option<gst::Structure>,
-}
-
-impl Run {
-    fn start(launch: &str) -> Run {
-        let pipeline = gst::parse::launch(launch)
-            .expect("launch")
-            .downcast::<gst::Pipeline>()
-            .expect("pipeline");
-        pipeline.set_state(gst::State::Playing).expect("playing");
-        Run {
-            pipeline,
-            states: Vec::new(),
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            stats: None,
-        }
-    }
-
-    /// Reads the bus until `done` holds or `timeout` passes; true if it held.
-    fn until(&mut self, timeout: Duration, mut done: impl FnMut(&Run) -> bool) -> bool {
-        let bus = self.pipeline.bus().expect("bus");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if done(self) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let wait = gst::ClockTime::from_nseconds(
-                left.min(Duration::from_millis(100)).as_nanos() as u64,
-            );
-            let Some(msg) = bus.timed_pop(wait) else {
-                continue;
-            };
-            match msg.view() {
-                gst::MessageView::Element(e) => {
-                    let Some(s) = e.structure() else { continue };
-                    if s.name() == "nvencstreamsink-connection" {
-                        let state = s
-                            .value("state")
-                            .ok()
-                            .and_then(|v| {
-                                gst::glib::EnumValue::from_value(v)
-                                    .map(|(_, e)| e.nick().to_string())
-                            })
-                            .unwrap_or_default();
-                        let reason = s.get::<String>("reason").unwrap_or_default();
-                        self.states.push((state, reason));
-                    } else if s.name() == "nvencstreamsink-stats" {
-                        self.stats = Some(s.to_owned());
-                    }
-                }
-                gst::MessageView::Error(e) => self.errors.push(e.error().to_string()),
-                gst::MessageView::Warning(w) => self.warnings.push(w.error().to_string()),
-                _ => {}
-            }
-        }
-    }
-
-    /// Waits for the `n`-th time the state `state` is posted.
-    fn until_state(&mut self, state: &str, n: usize, timeout: Duration) -> bool {
-        self.until(timeout, |r| r.count(state) >= n)
-    }
-
-    fn count(&self, state: &str) -> usize {
-        self.states.iter().filter(|(s, _)| s == state).count()
-    }
-
-    fn sequence(&self) -> Vec<&str> {
-        self.states.iter().map(|(s, _)| s.as_str()).collect()
-    }
-
-    fn stat_u64(&self, name: &str) -> u64 {
-        self.sink()
-            .property::<gst::Structure>("stats")
-            .get::<u64>(name)
-            .unwrap_or(0)
-    }
-
-    fn sink(&self) -> gst::Element {
-        self.pipeline.by_name("s").expect("nvencstreamsink named s")
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
-    }
-}
 
 /// A live 320x240 30 fps sender into `nvencstreamsink` for at most 2 minutes.
 fn live_sender(props: &str) -> String {

@@ -435,7 +435,9 @@ impl RtspControl {
             text.push_str("\r\n");
         }
         text.push_str("\r\n");
-        self.stream.write_all(text.as_bytes()).expect("send");
+        if self.stream.write_all(text.as_bytes()).is_err() {
+            return String::new(); // the server closed the connection: no reply
+        }
         let mut reply = Vec::new();
         let mut byte = [0u8; 1];
         while !reply.ends_with(b"\r\n\r\n") {
@@ -887,4 +889,115 @@ fn active_toggled_while_playing_removes_and_restores_the_mount() {
         .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]));
     assert!(errors.is_none(), "{errors:?}");
     assert_eq!(sender.pipeline.current_state(), gst::State::Playing);
+}
+
+/// How long the hostile clients of the next test keep at it.
+const CHURN: Duration = Duration::from_secs(60);
+
+/// One hostile client's loop until `until`: it plays for a while and vanishes (with or without
+/// TEARDOWN), sends garbage, a truncated request, an oversized header, or connects and hangs up.
+fn hostile_client(port: u16, seed: u64, until: Instant) -> u64 {
+    use std::io::{Read, Write};
+    let mut x = seed | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let url = format!("rtsp://127.0.0.1:{port}/hostile");
+    let mut sessions = 0;
+    while Instant::now() < until {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        match next(6) {
+            0 | 1 => {
+                let mut c = RtspControl { stream: s, cseq: 0 };
+                let _ = c.request("DESCRIBE", &url, &["Accept: application/sdp".into()]);
+                let setup = c.request(
+                    "SETUP",
+                    &format!("{url}/stream=0"),
+                    &["Transport: RTP/AVP/TCP;unicast;interleaved=0-1".into()],
+                );
+                let session = header(&setup, "Session")
+                    .and_then(|s| s.split(';').next())
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = c.request("PLAY", &url, &[format!("Session: {session}")]);
+                sessions += 1;
+                let watch = Instant::now() + Duration::from_millis(200 + next(1800));
+                let mut buf = [0u8; 16384];
+                while Instant::now() < watch {
+                    if matches!(c.stream.read(&mut buf), Ok(0)) {
+                        break;
+                    }
+                }
+                if next(2) == 0 {
+                    let _ = c.request("TEARDOWN", &url, &[format!("Session: {session}")]);
+                }
+            }
+            2 => {
+                let garbage: Vec<u8> = (0..1 + next(4096)).map(|_| next(256) as u8).collect();
+                let _ = s.write_all(&garbage);
+            }
+            3 => {
+                let _ =
+                    s.write_all(format!("DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nAcce").as_bytes());
+            }
+            4 => {
+                let big = "X".repeat(100_000);
+                let _ = s.write_all(
+                    format!("OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+                );
+            }
+            _ => {}
+        }
+    }
+    sessions
+}
+
+/// 50 clients connecting and leaving at random for 60 s, garbage and truncated requests among them:
+/// well-behaved clients keep being served and the pipeline keeps running.
+#[test]
+fn churning_and_garbage_clients_leave_the_server_serving() {
+    let _serial = serial();
+    let port = free_port();
+    let sender = start(
+        &source(
+            &format!(
+                "name=s mode=rtsp-server port={port} stream-name=hostile keyframe-interval=30"
+            ),
+            320,
+            240,
+        ),
+        1,
+    )
+    .expect("mount");
+    let url = sender.urls[0].clone();
+    let until = Instant::now() + CHURN;
+    let clients: Vec<_> = (0..50u64)
+        .map(|i| std::thread::spawn(move || hostile_client(port, 0x9E37_79B9 * (i + 1), until)))
+        .collect();
+    let bus = sender.pipeline.bus().expect("bus");
+    let mut reads = 0;
+    while Instant::now() < until {
+        let v = probe(&url, reads % 2 == 0);
+        assert!(
+            frames(&v) >= 40,
+            "a well-behaved client amid the churn: {v}"
+        );
+        reads += 1;
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            panic!("the pipeline failed: {msg:?}");
+        }
+    }
+    let sessions: u64 = clients.into_iter().map(|c| c.join().expect("client")).sum();
+    assert!(sessions >= 50, "only {sessions} hostile sessions played");
+    assert!(reads >= 3);
+    assert_eq!(sender.pipeline.current_state(), gst::State::Playing);
+    let (decoded, _) = rtspsrc_frames(&url, "udp", Duration::from_secs(3));
+    assert!(decoded >= 30, "after the churn: {decoded} frames");
+    assert!(bus.pop_filtered(&[gst::MessageType::Error]).is_none());
 }

@@ -204,6 +204,13 @@ impl ElementImpl for NvencStreamSink {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        // A live `active` change rebuilds the children on a helper thread: never at the same time as
+        // the element starts or stops.
+        let _serial = matches!(
+            transition,
+            gst::StateChange::NullToReady | gst::StateChange::ReadyToNull
+        )
+        .then(|| lock(&self.toggling));
         if transition == gst::StateChange::NullToReady {
             self.start()?;
         }
@@ -629,6 +636,9 @@ impl NvencStreamSink {
         self.audio_pad.set_target(None);
         if let Some(state) = state {
             for child in state.children.iter().rev() {
+                // Locked first: a state change of the bin running meanwhile (a live `active` change
+                // races with the pipeline's) must not bring it back up.
+                child.set_locked_state(true);
                 let _ = child.set_state(gst::State::Null);
                 let _ = self.obj().remove(child);
             }

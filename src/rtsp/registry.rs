@@ -361,14 +361,19 @@ impl Mount {
                     .build(),
             );
         }
+        // Role names are structure names (a letter first, no spaces), so not the users' names; and unique
+        // in the process, so that credentials for one mount never open another on the same server.
+        static ROLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         for (user, pass) in users {
+            let n = ROLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let role = format!("user{n}");
             let token = gst_rtsp_server::RTSPToken::builder()
-                .field("media.factory.role", user.as_str())
+                .field("media.factory.role", role.as_str())
                 .build();
             let basic = gst_rtsp_server::RTSPAuth::make_basic(user, pass);
             self.server.auth.add_basic(&basic, &token);
             self.server.auth.add_digest(user, pass, &token);
-            factory.add_role_from_structure(&allow(user));
+            factory.add_role_from_structure(&allow(&role));
         }
         if let Some(mounts) = self.server.server.mount_points() {
             mounts.add_factory(&self.path(), factory.clone());

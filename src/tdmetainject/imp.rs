@@ -105,14 +105,14 @@ fn read_rows(path: &str, text: &str) -> Result<Vec<Channels>, gst::ErrorMessage>
         return parse_json_lines(text).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::Read,
-                ("location '{}' (JSON lines): {}. Fix: one object per line, each member a number or an array of numbers", path, e)
+                ("location '{}' (JSON lines): {}. Fix: one object per line, each member a number or an array of numbers", crate::display::shown(path), e)
             )
         });
     }
     let (names, rows) = parse_csv(text).map_err(|e| {
         gst::error_msg!(
             gst::ResourceError::Read,
-            ("location '{}': {}. Fix: a header line of channel names, then one line of numbers per frame", path, e)
+            ("location '{}': {}. Fix: a header line of channel names, then one line of numbers per frame", crate::display::shown(path), e)
         )
     })?;
     Ok(rows
@@ -315,7 +315,7 @@ impl BaseTransformImpl for TdMetaInject {
                     gst::ResourceError::OpenRead,
                     (
                         "location '{}' cannot be read: {}. Fix: give the path of a CSV or JSON-lines file",
-                        path,
+                        crate::display::shown(&path),
                         e
                     )
                 )

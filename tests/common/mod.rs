@@ -2,6 +2,7 @@
 //! run to a bus message with a deadline (no sleeps).
 #![allow(dead_code)]
 
+pub mod live;
 pub mod nginx;
 pub mod standin;
 
