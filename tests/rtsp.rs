@@ -1002,3 +1002,73 @@ fn churning_and_garbage_clients_leave_the_server_serving() {
     assert!(decoded >= 30, "after the churn: {decoded} frames");
     assert!(bus.pop_filtered(&[gst::MessageType::Error]).is_none());
 }
+
+/// The `stats` property and the periodic `nvencstreamsink-stats` message tell what a user watches:
+/// encode time, bitrate, frames, clients.
+#[test]
+fn stats_tell_encode_time_bitrate_and_clients() {
+    let _serial = serial();
+    let port = free_port();
+    let sender = start(
+        &source(
+            &format!("name=s mode=rtsp-server port={port} stream-name=stats stats-interval=200 avg-bitrate=1"),
+            320,
+            240,
+        ),
+        1,
+    )
+    .expect("mount");
+    let sink = sender.pipeline.by_name("s").expect("s");
+    let stats = || sink.property::<gst::Structure>("stats");
+    let url = sender.urls[0].clone();
+    let client = std::thread::spawn(move || rtspsrc_frames(&url, "tcp", Duration::from_secs(4)));
+    let playing = poll(Duration::from_secs(5), || {
+        (stats().get::<u32>("rtsp-clients").unwrap_or(0) == 1).then(stats)
+    });
+    let s = playing.expect("rtsp-clients never reached 1");
+    let encode_ms = s.get::<f64>("last-encode-time").expect("last-encode-time");
+    assert!(encode_ms > 0.0 && encode_ms < 1000.0, "{s}");
+    assert!(
+        s.get::<f64>("last-send-delay").expect("send delay") >= 0.0,
+        "{s}"
+    );
+    assert_eq!(s.get::<String>("encoder").as_deref(), Ok("x264enc"), "{s}");
+    assert_eq!(s.get::<bool>("is-nvenc"), Ok(false), "{s}");
+    assert!(s.get::<u64>("frames-encoded").unwrap_or(0) > 0, "{s}");
+    let (decoded, _) = client.join().expect("client");
+    assert!(decoded > 30, "{decoded}");
+    // The client sent TEARDOWN when it stopped.
+    assert!(
+        poll(Duration::from_secs(5), || (stats()
+            .get::<u32>("rtsp-clients")
+            == Ok(0))
+        .then_some(()))
+        .is_some(),
+        "{}",
+        stats()
+    );
+    let bitrate = stats().get::<u64>("bitrate").unwrap_or(0);
+    assert!(
+        (100_000..5_000_000).contains(&bitrate),
+        "bitrate {bitrate} for avg-bitrate=1 Mbit/s"
+    );
+    // Posted every 200 ms.
+    let bus = sender.pipeline.bus().expect("bus");
+    while bus.pop().is_some() {} // what was posted before
+    let started = Instant::now();
+    let mut posted = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Element],
+        ) {
+            posted += msg
+                .structure()
+                .is_some_and(|s| s.name() == "nvencstreamsink-stats") as u32;
+        }
+    }
+    assert!(
+        (3..=7).contains(&posted),
+        "{posted} stats messages in 1 s at stats-interval=200"
+    );
+}

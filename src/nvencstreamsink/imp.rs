@@ -1013,30 +1013,31 @@ fn secs(s: f64) -> std::time::Duration {
     })
 }
 
-/// Counts the bytes that reach a network sink; without a link, the first ones also mean connected.
+/// Counts the bytes that reach a network sink (on every sink pad: rtspsharedserver has `video` and
+/// `audio`); without a link, the first ones also mean connected.
 fn count_bytes(
     sink: &gst::Element,
     counters: &Arc<Counters>,
     connected: Option<glib::WeakRef<super::NvencStreamSink>>,
 ) {
-    let Some(pad) = sink.static_pad("sink") else {
-        return;
-    };
-    let c = Arc::clone(counters);
-    pad.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-        move |_, info| {
-            let size = match &info.data {
-                Some(gst::PadProbeData::Buffer(b)) => b.size(),
-                Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
-                _ => 0,
-            };
-            if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
-                if let Some(obj) = connected.as_ref().and_then(|w| w.upgrade()) {
-                    obj.imp().set_connection(ConnectionState::Connected);
+    for pad in sink.sink_pads() {
+        let c = Arc::clone(counters);
+        let connected = connected.clone();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                let size = match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => b.size(),
+                    Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
+                    _ => 0,
+                };
+                if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
+                    if let Some(obj) = connected.as_ref().and_then(|w| w.upgrade()) {
+                        obj.imp().set_connection(ConnectionState::Connected);
+                    }
                 }
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
 }
