@@ -244,3 +244,17 @@ fn srt_wrong_passphrase_is_final_at_once() {
     assert_eq!(run.count("reconnecting"), 0, "{:?}", run.states);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn end_of_stream_while_the_server_is_away_still_ends_the_pipeline() {
+    init();
+    let port = free_port();
+    // 1.5 s of video, no server, reconnection forever: the pipeline must still reach EOS.
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=45 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         nvencstreamsink name=s mode=rtmp url=rtmp://127.0.0.1:{port}/live/gone reconnect-interval=0.2"
+    );
+    let log = run_launch(&launch, Duration::from_secs(20));
+    assert!(log.eos, "no EOS: {}", log.text());
+    assert!(log.errors.is_empty(), "{}", log.text());
+}

@@ -175,6 +175,10 @@ impl Run {
     }
 
     fn attempt_now(&mut self, link: &Link) {
+        if link.ended() {
+            self.phase = Phase::Idle; // nothing left to send
+            return;
+        }
         let attempt = self.attempt;
         match link.rebuild() {
             Ok(()) => {
@@ -202,6 +206,12 @@ impl Run {
         };
         if matches!(self.phase, Phase::Idle | Phase::Waiting { .. }) {
             return; // Already handled: a late report of the same failure.
+        }
+        if link.ended() {
+            // The link broke while passing the end of the stream on: end it here.
+            self.phase = Phase::Idle;
+            link.stream_ended(true);
+            return;
         }
         let connecting_for = match self.phase {
             Phase::Connecting { since } => Some(since.elapsed()),

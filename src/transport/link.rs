@@ -8,7 +8,8 @@
 //! ```
 
 use gst::prelude::*;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::gate::{Gate, GateMode, Stream};
@@ -83,6 +84,10 @@ pub struct Link {
     probe: Probe,
     on_new_sink: Mutex<Option<SinkHook>>,
     last_keyframe_request: Mutex<Option<Instant>>,
+    /// The stream ended (EOS arrived): no more reconnection.
+    ended: AtomicBool,
+    /// Serialises replacing the inner bin (the monitor's rebuild, the end of the stream).
+    replacing: Mutex<()>,
 }
 
 /// The least time between two keyframe requests caused by data loss.
@@ -99,6 +104,7 @@ impl Link {
         let outer = gst::Bin::with_name(name);
         let gate = Arc::new(Gate::default());
         let mut pads = Vec::new();
+        let this: Arc<OnceLock<Weak<Link>>> = Arc::new(OnceLock::new());
         let streams: &[(&str, Stream)] = if with_audio {
             &[("video", Stream::Video), ("audio", Stream::Audio)]
         } else {
@@ -115,6 +121,17 @@ impl Link {
                         return Ok(gst::FlowSuccess::Ok);
                     }
                     forward(&g, gst::ProxyPad::chain_default(pad, parent, buffer))
+                })
+                .event_function({
+                    let this = Arc::clone(&this);
+                    move |pad, parent, event| {
+                        if event.type_() == gst::EventType::Eos {
+                            if let Some(link) = this.get().and_then(Weak::upgrade) {
+                                link.stream_ended(false);
+                            }
+                        }
+                        gst::Pad::event_default(pad, parent, event)
+                    }
                 })
                 .chain_list_function(move |pad, parent, list| {
                     let delta = list
@@ -140,7 +157,10 @@ impl Link {
             probe,
             on_new_sink: Mutex::new(None),
             last_keyframe_request: Mutex::new(None),
+            ended: AtomicBool::new(false),
+            replacing: Mutex::new(()),
         });
+        let _ = this.set(Arc::downgrade(&link));
         link.attach_inner()?;
         Ok(link)
     }
@@ -223,6 +243,48 @@ impl Link {
         }
     }
 
+    pub fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// EOS reached the link (from the streaming thread, before the event goes on), or the link failed
+    /// after it (from the monitor). A link that is not flowing could never pass EOS on, and the
+    /// pipeline would wait for it for ever: it is replaced by sinks that take the EOS. With `post`,
+    /// the EOS has already gone by and is given to those sinks directly.
+    pub fn stream_ended(&self, post: bool) {
+        let _replacing = lock(&self.replacing);
+        self.ended.store(true, Ordering::Release);
+        let flowing = self.gate.mode() == GateMode::Open && lock(&self.inner).is_some();
+        if flowing && !post {
+            return;
+        }
+        if lock(&self.inner)
+            .as_ref()
+            .is_some_and(|i| i.buffer.is_none() && i.bin.name() == ENDED)
+        {
+            return; // already in place
+        }
+        self.tear_down();
+        match ended_inner(self.pads.iter().map(|p| p.name().to_string())) {
+            Ok(inner) => {
+                let sinks: Vec<gst::Element> =
+                    inner.bin.iterate_sinks().into_iter().flatten().collect();
+                if self.attach(inner).is_ok() {
+                    self.gate.set_mode(GateMode::Open);
+                    if let Some(bin) = lock(&self.inner).as_ref().map(|i| i.bin.clone()) {
+                        let _ = bin.sync_state_with_parent();
+                    }
+                    if post {
+                        for sink in sinks {
+                            sink.send_event(gst::event::Eos::new());
+                        }
+                    }
+                }
+            }
+            Err(e) => gst::warning!(gst::CAT_RUST, "cannot end the link: {e}"),
+        }
+    }
+
     /// Closes the gate and removes the inner bin (closing its connection).
     pub fn tear_down(&self) {
         self.gate.close();
@@ -240,6 +302,10 @@ impl Link {
 
     /// Builds a new inner bin, puts it in place and brings it to the outer bin's state.
     pub fn rebuild(&self) -> Result<(), String> {
+        let _replacing = lock(&self.replacing);
+        if self.ended() {
+            return Ok(()); // the end of the stream took the link's place
+        }
         self.tear_down();
         self.attach_inner().map_err(|e| e.to_string())?;
         let bin = lock(&self.inner).as_ref().map(|i| i.bin.clone());
@@ -253,6 +319,12 @@ impl Link {
 
     fn attach_inner(&self) -> Result<(), TransportError> {
         let inner = (self.build)()?;
+        self.attach(inner)?;
+        self.connecting();
+        Ok(())
+    }
+
+    fn attach(&self, inner: Inner) -> Result<(), TransportError> {
         self.outer
             .add(&inner.bin)
             .map_err(|e| TransportError::Link(e.to_string()))?;
@@ -287,9 +359,43 @@ impl Link {
             hook(&inner.network_sink);
         }
         *lock(&self.inner) = Some(inner);
-        self.connecting();
         Ok(())
     }
+}
+
+const ENDED: &str = "link-ended";
+
+/// The stand-in for a link after the end of the stream: a fakesink per pad, to take the EOS.
+fn ended_inner(pads: impl Iterator<Item = String>) -> Result<Inner, TransportError> {
+    let bin = gst::Bin::with_name(ENDED);
+    let mut first = None;
+    for name in pads {
+        let sink = super::make(
+            "fakesink",
+            &format!("{name}-ended"),
+            "the end of the stream",
+        )?;
+        sink.set_property("sync", false);
+        sink.set_property("async", false);
+        bin.add(&sink)
+            .map_err(|e| TransportError::Link(e.to_string()))?;
+        let target = sink
+            .static_pad("sink")
+            .ok_or_else(|| TransportError::Link("fakesink without a sink pad".into()))?;
+        let ghost = gst::GhostPad::builder_with_target(&target)
+            .map_err(|e| TransportError::Link(e.to_string()))?
+            .name(name.as_str())
+            .build();
+        bin.add_pad(&ghost)
+            .map_err(|e| TransportError::Link(e.to_string()))?;
+        first.get_or_insert(sink);
+    }
+    let network_sink = first.ok_or_else(|| TransportError::Link("a link without pads".into()))?;
+    Ok(Inner {
+        bin,
+        network_sink,
+        buffer: None,
+    })
 }
 
 /// What the gate returns upstream for a buffer it passed: the link's trouble stays in the link.
