@@ -149,4 +149,10 @@ fn publish_auth_refuses_a_wrong_key_clearly_and_never_shows_it() {
     assert!(err.contains("<redacted>"), "{err}");
     assert!(err.contains("Fix:"), "{err}");
     assert!(!text.contains(wrong), "stream key leaked: {text}");
+    // Final at once (reconnect-attempts is -1 by default): no retry storm against the server.
+    assert!(err.contains("not retried"), "{err}");
+    assert!(
+        !text.contains("state=(TdStreamConnectionState)reconnecting"),
+        "retried: {text}"
+    );
 }
