@@ -88,6 +88,8 @@ pub struct Link {
     ended: AtomicBool,
     /// Serialises replacing the inner bin (the monitor's rebuild, the end of the stream).
     replacing: Mutex<()>,
+    /// This link, for the callbacks of its pads and buffers.
+    this: Arc<OnceLock<Weak<Link>>>,
 }
 
 /// The least time between two keyframe requests caused by data loss.
@@ -159,6 +161,7 @@ impl Link {
             last_keyframe_request: Mutex::new(None),
             ended: AtomicBool::new(false),
             replacing: Mutex::new(()),
+            this: Arc::clone(&this),
         });
         let _ = this.set(Arc::downgrade(&link));
         link.attach_inner()?;
@@ -224,6 +227,14 @@ impl Link {
             self.gate.resync();
         }
         self.request_keyframe(true);
+    }
+
+    /// The buffer in front of the sink dropped data: resume at a keyframe, asked for now.
+    fn data_lost(&self) {
+        if self.gate.mode() == GateMode::Open {
+            self.gate.resync();
+            self.request_keyframe(false);
+        }
     }
 
     /// Asks the encoder upstream for a keyframe with its headers (rate-limited unless `now`).
@@ -338,19 +349,10 @@ impl Link {
         if let Some(buffer) = &inner.buffer {
             // The buffer overflowed and dropped data: wait for (and ask for) a keyframe so that the far
             // side never decodes a broken picture.
-            let gate = Arc::downgrade(&self.gate);
-            let first = self.pads.first().map(|p| p.downgrade());
+            let this = self.this.get().cloned();
             buffer.connect("overrun", false, move |_| {
-                if let Some(g) = gate.upgrade() {
-                    if g.mode() == GateMode::Open {
-                        g.resync();
-                        if let Some(pad) = first.as_ref().and_then(|p| p.upgrade()) {
-                            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
-                                .all_headers(true)
-                                .build();
-                            pad.push_event(event);
-                        }
-                    }
+                if let Some(link) = this.as_ref().and_then(Weak::upgrade) {
+                    link.data_lost();
                 }
                 None
             });
