@@ -299,8 +299,17 @@ impl Mount {
 
     /// Client sessions that play this mount.
     pub fn clients(&self) -> u32 {
-        let path = self.path();
         let mut n = 0u32;
+        self.filter_sessions(|| {
+            n += 1;
+            gst_rtsp_server::RTSPFilterResult::Keep
+        });
+        n
+    }
+
+    /// Applies `decide` to every client session that plays this mount; the others are kept.
+    fn filter_sessions(&self, mut decide: impl FnMut() -> gst_rtsp_server::RTSPFilterResult) {
+        let path = self.path();
         if let Some(pool) = self.server.server.session_pool() {
             pool.filter(Some(&mut |_, session| {
                 let mut ours = false;
@@ -308,11 +317,13 @@ impl Mount {
                     ours |= media.matches(&path).is_some();
                     gst_rtsp_server::RTSPFilterResult::Keep
                 }));
-                n += ours as u32;
-                gst_rtsp_server::RTSPFilterResult::Keep
+                if ours {
+                    decide()
+                } else {
+                    gst_rtsp_server::RTSPFilterResult::Keep
+                }
             }));
         }
-        n
     }
 
     /// The worst packet loss the clients report in their RTCP receiver reports (0..1), over every
@@ -392,21 +403,7 @@ impl Drop for Mount {
                 mounts.remove_factory(&self.path());
             }
             // Close the sessions that play this mount; the other mounts' clients stay.
-            let path = self.path();
-            if let Some(pool) = self.server.server.session_pool() {
-                pool.filter(Some(&mut |_, session| {
-                    let mut ours = false;
-                    session.filter(Some(&mut |_, media| {
-                        ours |= media.matches(&path).is_some();
-                        gst_rtsp_server::RTSPFilterResult::Keep
-                    }));
-                    if ours {
-                        gst_rtsp_server::RTSPFilterResult::Remove
-                    } else {
-                        gst_rtsp_server::RTSPFilterResult::Keep
-                    }
-                }));
-            }
+            self.filter_sessions(|| gst_rtsp_server::RTSPFilterResult::Remove);
         }
         lock(&self.server.names).remove(&self.name);
     }
