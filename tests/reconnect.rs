@@ -65,24 +65,12 @@ fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
     let failed_attempts = run.count("reconnecting");
     assert!(run.until_state("reconnecting", failed_attempts + 1, Duration::from_secs(10)));
     let _ng = nginx_at(port, None);
-    let player = {
-        let url = url.clone();
-        std::thread::spawn(move || {
-            ffprobe_until(
-                &[
-                    "-read_intervals",
-                    "%+2",
-                    "-count_frames",
-                    "-show_streams",
-                    &url,
-                ],
-                2,
-                Duration::from_secs(20),
-                Duration::from_secs(20),
-            )
-            .unwrap_or_default()
-        })
-    };
+    let player = rtmp_player(
+        url.clone(),
+        2,
+        2,
+        (Duration::from_secs(20), Duration::from_secs(20)),
+    );
     assert!(
         run.until_state("connected", 2, Duration::from_secs(15)),
         "did not reconnect: {:?} {:?}",

@@ -8,25 +8,8 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// ffprobe as an RTMP player, decoding the first 3 s of stream time (a live RTMP play never ends by
-/// itself, so the read is bounded by stream time).
-fn spawn_player(url: String) -> std::thread::JoinHandle<serde_json::Value> {
-    std::thread::spawn(move || {
-        ffprobe_until(
-            &[
-                "-read_intervals",
-                "%+3",
-                "-count_frames",
-                "-show_streams",
-                &url,
-            ],
-            1,
-            Duration::from_secs(25),
-            Duration::from_secs(15),
-        )
-        .unwrap_or_default()
-    })
-}
+/// Each ffprobe run at most 25 s, retried for up to 15 s.
+const PLAYER_TIMES: (Duration, Duration) = (Duration::from_secs(25), Duration::from_secs(15));
 
 fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
     probe["streams"]
@@ -47,7 +30,7 @@ fn nginx_relays_h264_main_with_silent_aac() {
     init();
     let ng = nginx(None);
     let url = format!("rtmp://127.0.0.1:{}/live/cam1", ng.port);
-    let player = spawn_player(url.clone());
+    let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
     let log = run_launch(
         &sender(
             &format!("mode=rtmp url={url} profile=main keyframe-interval=15"),
@@ -73,7 +56,7 @@ fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
     init();
     let ng = nginx(None);
     let url = format!("rtmp://127.0.0.1:{}/live/cam2", ng.port);
-    let player = spawn_player(url.clone());
+    let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
     let launch =
         format!(
         "{} audio-codec=mp3 audio-bitrate=96 audiotestsrc is-live=true num-buffers=260 ! s.audio",
@@ -116,7 +99,12 @@ fn publish_auth_accepts_the_right_key() {
     let (_auth, auth_port) = auth_server(key);
     let ng = nginx(Some(auth_port));
     let url = format!("rtmp://127.0.0.1:{}/live/cam?key={key}", ng.port);
-    let player = spawn_player(format!("rtmp://127.0.0.1:{}/live/cam", ng.port));
+    let player = rtmp_player(
+        format!("rtmp://127.0.0.1:{}/live/cam", ng.port),
+        3,
+        1,
+        PLAYER_TIMES,
+    );
     let log = run_launch(
         &sender(
             &format!("mode=rtmp url=\"{url}\" keyframe-interval=15"),

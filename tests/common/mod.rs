@@ -309,3 +309,30 @@ pub fn first_idr(url: &str, within: Duration) -> Option<Duration> {
     let _ = pipeline.set_state(gst::State::Null);
     got
 }
+
+/// ffprobe as an RTMP player in the background, decoding the first `seconds` of stream time (a live
+/// RTMP play never ends by itself) once the server has at least `streams` streams for it; retried
+/// (each run bounded by `each`) while the server or the stream is not there yet, for up to `total`.
+pub fn rtmp_player(
+    url: String,
+    seconds: u32,
+    streams: usize,
+    (each, total): (Duration, Duration),
+) -> std::thread::JoinHandle<serde_json::Value> {
+    std::thread::spawn(move || {
+        let interval = format!("%+{seconds}");
+        ffprobe_until(
+            &[
+                "-read_intervals",
+                &interval,
+                "-count_frames",
+                "-show_streams",
+                &url,
+            ],
+            streams,
+            each,
+            total,
+        )
+        .unwrap_or_default()
+    })
+}
