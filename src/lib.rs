@@ -17,6 +17,7 @@ use gst::glib;
 mod audiopad;
 pub mod display;
 pub mod encoder;
+pub mod flv;
 pub mod meta;
 pub mod nvencstreamsink;
 pub mod plugins;
