@@ -4,9 +4,12 @@
 use super::muxer::{Frame, Muxer, VideoConfig};
 use super::video::VideoCodec;
 
+/// pts, dts (ns), keyframe, bytes.
+type Sample = (Option<i64>, Option<i64>, bool, Vec<u8>);
+
 struct Samples {
     codec_data: Vec<u8>,
-    frames: Vec<(Option<i64>, Option<i64>, bool, Vec<u8>)>,
+    frames: Vec<Sample>,
 }
 
 fn be(data: &[u8], at: usize, n: usize) -> u64 {
