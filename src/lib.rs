@@ -6,6 +6,7 @@
 //! Elements:
 //! - `nvencstreamsink`: the all-in-one encode-and-stream sink bin.
 //! - `rtspsharedserver`: many named RTSP streams on one port, shared media.
+//! - `tdeflvmux`: enhanced FLV (H.265/AV1 over RTMP) for GStreamer versions without `eflvmux`.
 //! - `tdmetainject`, `tdmetaembed`, `tdmetaextract`: per-frame metadata (`TdFrameMeta`) attached to
 //!   frames, carried in H.264/H.265 SEI through any transport, and read back.
 //!
@@ -26,6 +27,7 @@ pub mod rtsp;
 pub mod rtspsharedserver;
 pub mod secrets;
 mod sync;
+pub mod tdeflvmux;
 pub mod tdmetaembed;
 pub mod tdmetaextract;
 pub mod tdmetainject;
@@ -39,6 +41,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     tdmetainject::register(plugin)?;
     tdmetaembed::register(plugin)?;
     tdmetaextract::register(plugin)?;
+    tdeflvmux::register(plugin)?;
     Ok(())
 }
 

@@ -11,12 +11,13 @@ pub fn package_of(factory: &str) -> &'static str {
         | "audiotestsrc" | "videotestsrc" | "opusenc" | "appsrc" | "appsink" => {
             "gstreamer1.0-plugins-base"
         }
-        "flvmux" | "lamemp3enc" | "aacparse" | "mpegaudioparse" | "rtph264pay" | "rtph265pay" => {
+        "flvmux" | "eflvmux" | "lamemp3enc" | "aacparse" | "mpegaudioparse" | "rtph264pay" | "rtph265pay" => {
             "gstreamer1.0-plugins-good"
         }
         "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" | "h265parse" | "av1parse"
-        | "voaacenc" | "opusparse" | "eflvmux" => "gstreamer1.0-plugins-bad",
+        | "voaacenc" | "opusparse" => "gstreamer1.0-plugins-bad",
         "avenc_aac" => "gstreamer1.0-libav",
+        "tdeflvmux" => "tdstream itself (libgsttdstream.so)",
         "rtspsharedserver" => "tdstream itself (libgsttdstream.so) and libgstrtspserver-1.0-0",
         "fdkaacenc" => "gstreamer1.0-fdkaac",
         _ => "the GStreamer plugin that provides it (see gst-inspect-1.0)",

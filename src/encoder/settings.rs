@@ -17,12 +17,12 @@ pub enum Codec {
     )]
     H264 = 0,
     #[enum_value(
-        name = "H.265 / HEVC: SRT and RTSP; RTMP needs enhanced FLV (GStreamer 1.28+ eflvmux)",
+        name = "H.265 / HEVC: SRT, RTSP, and RTMP as Enhanced RTMP (servers and players that read it: FFmpeg 6.1+, OBS 30+, YouTube)",
         nick = "h265"
     )]
     H265 = 1,
     #[enum_value(
-        name = "AV1: RTSP where an AV1 payloader exists, SRT with GStreamer 1.26+ mpegtsmux",
+        name = "AV1: RTMP as Enhanced RTMP, RTSP where an AV1 payloader exists, SRT with GStreamer 1.26+ mpegtsmux",
         nick = "av1"
     )]
     Av1 = 2,

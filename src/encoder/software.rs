@@ -180,6 +180,10 @@ pub fn configure_aom(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encode
         "vbr"
     };
     b.set_nick("end-usage", &[usage]);
+    // libaom's own quantizer range. av1enc 1.22 defaults max-quantizer to 0, and libaom then aborts the
+    // whole process in CBR (assertion in rc_pick_q_and_bounds_no_stats_cbr).
+    b.set_number("min-quantizer", 0, "quality");
+    b.set_number("max-quantizer", 63, "quality");
     if s.quality.low_latency() {
         b.set_nick("usage-profile", &["realtime"]);
         b.set_number("lag-in-frames", 0, "quality");

@@ -78,6 +78,8 @@ pub struct Muxer {
     audio_config_sent: bool,
     /// Frames dropped because no keyframe had been seen yet.
     pub dropped_before_keyframe: u64,
+    /// Send the video sequence start again before every keyframe (see [`Muxer::repeat_sequence_start`]).
+    repeat_sequence_start: bool,
 }
 
 fn round_ms(ns: i64) -> i64 {
@@ -94,7 +96,16 @@ impl Muxer {
             video_config_sent: None,
             audio_config_sent: false,
             dropped_before_keyframe: 0,
+            repeat_sequence_start: false,
         }
+    }
+
+    /// Repeats the video sequence start before every keyframe. Relays that keep only H.264/AAC
+    /// sequence headers for players that join later (nginx-rtmp) forward it, so those players can decode
+    /// from the next keyframe; without it they never get the hvcC/av1C. Costs the record's size
+    /// (about 100 bytes) per keyframe.
+    pub fn repeat_sequence_start(&mut self, on: bool) {
+        self.repeat_sequence_start = on;
     }
 
     /// New video caps: a changed configuration record is sent again before the next frame.
@@ -166,7 +177,14 @@ impl Muxer {
         // The configuration record this frame needs: from the caps, or (AV1) from a keyframe.
         let config = match (&v.config, codec, frame.key) {
             (Some(c), _, _) => Some(c.clone()),
-            (None, VideoCodec::Av1, true) => Some(av1c::from_temporal_unit(frame.data)?),
+            (None, VideoCodec::Av1, true) => match av1c::from_temporal_unit(frame.data) {
+                Ok(c) => Some(c),
+                // A keyframe without a sequence header keeps the one sent before.
+                Err(Av1cError::NoSequenceHeader) if self.video_config_sent.is_some() => {
+                    self.video_config_sent.clone()
+                }
+                Err(e) => return Err(e.into()),
+            },
             (None, VideoCodec::Av1, false) => None,
             (None, c, _) => return Err(MuxError::NoConfig(c.name())),
         };
@@ -179,14 +197,16 @@ impl Muxer {
         let pts_ms = frame.pts.map_or(dts_ms, |p| self.ms(p));
         self.header_tags(&mut out)?;
         if let Some(c) = config {
-            if self.video_config_sent.as_ref() != Some(&c) {
+            let changed = self.video_config_sent.as_ref() != Some(&c);
+            if changed || (frame.key && self.repeat_sequence_start) {
                 out.push(Tag {
                     bytes: tag::tag(
                         TagType::Video,
                         dts_ms as u32,
                         &video::sequence_start(codec, &c),
                     )?,
-                    header: true,
+                    // The first (or a changed) one is a stream header; repeats are not.
+                    header: changed,
                     delta: false,
                     timestamp_ms: dts_ms as u32,
                 });
@@ -322,6 +342,18 @@ mod tests {
         let t = m.push_video(&frame(80, 80, true)).unwrap();
         assert_eq!(t.len(), 2);
         assert!(t[0].header);
+    }
+
+    #[test]
+    fn repeated_sequence_start_before_keyframes_only() {
+        let mut m = Muxer::new(Some(hevc()), None);
+        m.repeat_sequence_start(true);
+        assert_eq!(m.push_video(&frame(0, 0, true)).unwrap().len(), 4);
+        assert_eq!(m.push_video(&frame(40, 40, false)).unwrap().len(), 1);
+        let t = m.push_video(&frame(80, 80, true)).unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(!t[0].header);
+        assert_eq!(&t[0].bytes[11..16], &[0x90, b'h', b'v', b'c', b'1']);
     }
 
     #[test]

@@ -31,6 +31,27 @@ pub struct RtspTarget {
     pub multicast: bool,
 }
 
+/// The FLV muxer of mode=rtmp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlvMuxer {
+    /// `flvmux`: H.264 in legacy FLV.
+    Legacy,
+    /// The installed `eflvmux` (GStreamer 1.28+), for a codec it takes.
+    Eflvmux,
+    /// `tdeflvmux`, this plugin's enhanced-FLV muxer.
+    Tdeflvmux,
+}
+
+impl FlvMuxer {
+    pub fn factory(self) -> &'static str {
+        match self {
+            FlvMuxer::Legacy => "flvmux",
+            FlvMuxer::Eflvmux => "eflvmux",
+            FlvMuxer::Tdeflvmux => "tdeflvmux",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Rtmp(RtmpTarget),
@@ -52,6 +73,8 @@ pub struct Plan {
     pub mux_rate: u64,
     /// Nanoseconds of muxed stream the RTMP queue may hold.
     pub rtmp_buffer_ns: u64,
+    /// mode=rtmp: which FLV muxer.
+    pub flv: FlvMuxer,
     pub redactor: Redactor,
     pub rtmp_username: Option<String>,
     pub rtmp_password: Option<String>,
@@ -249,22 +272,6 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     }
 
     match (&target, e.codec) {
-        (Target::Rtmp(_), Codec::H265) if !caps.eflv_h265 => {
-            return Err(PlanError::CodecOnProtocol {
-                codec: "h265",
-                mode: mode_nick,
-                why: "H.265 in RTMP needs enhanced FLV (eflvmux, GStreamer 1.28 or newer), and this GStreamer has no eflvmux that takes H.265",
-                fix: "set video-codec=h264, or use mode=srt which carries H.265, or upgrade to GStreamer 1.28+",
-            })
-        }
-        (Target::Rtmp(_), Codec::Av1) if !caps.eflv_av1 => {
-            return Err(PlanError::CodecOnProtocol {
-                codec: "av1",
-                mode: mode_nick,
-                why: "AV1 in RTMP needs enhanced FLV with AV1 (eflvmux, GStreamer 1.30 or newer)",
-                fix: "set video-codec=h264, or upgrade GStreamer",
-            })
-        }
         (Target::Rtsp(_), Codec::Av1) if !caps.rtp_av1 => {
             return Err(PlanError::CodecOnProtocol {
                 codec: "av1",
@@ -312,8 +319,18 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     } else {
         2.0
     };
+    // H.264 keeps legacy FLV (every server takes it) unless asked; H.265/AV1 need Enhanced RTMP: the
+    // system's eflvmux where it takes the codec, else ours.
+    let flv = match e.codec {
+        Codec::H264 if !s.rtmp_enhanced => FlvMuxer::Legacy,
+        Codec::H264 => FlvMuxer::Tdeflvmux,
+        Codec::H265 if caps.eflv_h265 => FlvMuxer::Eflvmux,
+        Codec::Av1 if caps.eflv_av1 => FlvMuxer::Eflvmux,
+        _ => FlvMuxer::Tdeflvmux,
+    };
     Ok(Plan {
         target,
+        flv,
         encoder,
         audio_codec: s.audio_codec,
         audio_bitrate: s.audio_bitrate.saturating_mul(1000),
@@ -365,22 +382,21 @@ mod tests {
     }
 
     #[test]
-    fn h265_over_rtmp_needs_eflvmux() {
+    fn rtmp_muxer_per_codec() {
         let mut s = settings(Mode::Rtmp, "rtmp://h/app/k");
+        let flv = |s: &Settings, caps| plan(s, caps).unwrap().flv;
+        assert_eq!(flv(&s, Capabilities::default()), FlvMuxer::Legacy);
+        s.rtmp_enhanced = true;
+        assert_eq!(flv(&s, Capabilities::default()), FlvMuxer::Tdeflvmux);
         s.encoder.codec = Codec::H265;
-        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
-        assert!(
-            e.contains("video-codec=h265") && e.contains("1.28") && e.contains("Fix:"),
-            "{e}"
-        );
-        assert!(plan(
-            &s,
-            Capabilities {
-                eflv_h265: true,
-                ..Default::default()
-            }
-        )
-        .is_ok());
+        assert_eq!(flv(&s, Capabilities::default()), FlvMuxer::Tdeflvmux);
+        let with_eflv = Capabilities {
+            eflv_h265: true,
+            ..Default::default()
+        };
+        assert_eq!(flv(&s, with_eflv), FlvMuxer::Eflvmux);
+        s.encoder.codec = Codec::Av1;
+        assert_eq!(flv(&s, with_eflv), FlvMuxer::Tdeflvmux);
     }
 
     #[test]

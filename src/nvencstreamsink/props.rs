@@ -32,6 +32,8 @@ pub struct Settings {
     pub mux_rate: f64,
     /// Seconds, 0 = automatic.
     pub rtmp_buffer_size: f64,
+    /// Enhanced FLV for H.264 as well (H.265/AV1 always use it).
+    pub rtmp_enhanced: bool,
     pub audio_codec: AudioCodec,
     /// kbit/s.
     pub audio_bitrate: u32,
@@ -60,6 +62,7 @@ impl Default for Settings {
             encoder_name: None,
             mux_rate: 0.0,
             rtmp_buffer_size: 0.0,
+            rtmp_enhanced: false,
             audio_codec: AudioCodec::Aac,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
             include_silent_audio: SilentAudio::Automatic,
@@ -181,6 +184,14 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             "Video buffering verifier size (kbit); 0 = automatic", 0, 2_048_000, e.vbv_buffer_size),
         double("rtmp-buffer-size", "RTMP Buffer Size",
             "RTMP: how much muxed stream may wait for the network (seconds); 0 = automatic (2 s)", d.rtmp_buffer_size),
+        glib::ParamSpecBoolean::builder("rtmp-enhanced")
+            .nick("Enhanced RTMP")
+            .blurb("RTMP: send H.264 as Enhanced RTMP (FourCC avc1) too, for servers that want it; H.265 and AV1 \
+                    always use Enhanced RTMP (eflvmux where GStreamer has it, else tdeflvmux); off = H.264 in \
+                    legacy FLV, which every server takes")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecEnum::builder_with_default("audio-codec", d.audio_codec)
             .nick("Audio Codec")
             .blurb("Audio codec for the audio pad or the silent track")
@@ -301,6 +312,7 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "mux-rate" => s.mux_rate = get!(),
         "vbv-buffer-size" => e.vbv_buffer_size = get!(),
         "rtmp-buffer-size" => s.rtmp_buffer_size = get!(),
+        "rtmp-enhanced" => s.rtmp_enhanced = get!(),
         "audio-codec" => s.audio_codec = get!(),
         "audio-bitrate" => s.audio_bitrate = get!(),
         "include-silent-audio" => s.include_silent_audio = get!(),
@@ -360,6 +372,7 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "mux-rate" => s.mux_rate.to_value(),
         "vbv-buffer-size" => e.vbv_buffer_size.to_value(),
         "rtmp-buffer-size" => s.rtmp_buffer_size.to_value(),
+        "rtmp-enhanced" => s.rtmp_enhanced.to_value(),
         "audio-codec" => s.audio_codec.to_value(),
         "audio-bitrate" => s.audio_bitrate.to_value(),
         "include-silent-audio" => s.include_silent_audio.to_value(),

@@ -1,11 +1,14 @@
-//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! rtmp2sink`, in a restartable link.
+//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! rtmp2sink`, in a restartable link. H.265 and
+//! AV1 (and H.264 with `rtmp-enhanced=true`) use Enhanced RTMP: `eflvmux` where GStreamer has it for the
+//! codec (1.28+), else this plugin's `tdeflvmux`.
 
 use gst::prelude::*;
 use std::sync::Arc;
 
 use super::link::{Inner, Link, Probe};
 use super::{ghost_mux_pad, link_chain, make, video_caps, Transport, TransportError};
-use crate::nvencstreamsink::plan::Plan;
+use crate::encoder::Codec;
+use crate::nvencstreamsink::plan::{FlvMuxer, Plan};
 use crate::url::RtmpTarget;
 
 pub fn build(
@@ -24,8 +27,21 @@ pub fn build(
         bin: link.outer().clone(),
         network_sink: link.network_sink(),
         link: Some(Arc::clone(&link)),
-        video_caps: video_caps(plan.encoder.codec, Some("avc")),
+        video_caps: flv_video_caps(plan.encoder.codec),
     })
+}
+
+/// What FLV takes: length-prefixed H.264/H.265 with the configuration record in caps, AV1 temporal
+/// units of OBUs.
+fn flv_video_caps(codec: Codec) -> gst::Caps {
+    match codec {
+        Codec::H264 => video_caps(codec, Some("avc")),
+        Codec::H265 => video_caps(codec, Some("hvc1")),
+        Codec::Av1 => gst::Caps::builder(codec.media_type())
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .build(),
+    }
 }
 
 /// One connection's worth of elements. A new flvmux per connection: every connection starts with the
@@ -36,8 +52,14 @@ fn build_inner(
     with_audio: bool,
 ) -> Result<Inner, TransportError> {
     let bin = gst::Bin::with_name("rtmp-connection");
-    let mux = make("flvmux", "flvmux", "mode=rtmp (FLV muxing)")?;
-    mux.set_property("streamable", true);
+    let purpose = match plan.flv {
+        FlvMuxer::Legacy => "mode=rtmp (FLV muxing)",
+        _ => "mode=rtmp with Enhanced RTMP (H.265/AV1 in FLV)",
+    };
+    let mux = make(plan.flv.factory(), "flvmux", purpose)?;
+    if mux.find_property("streamable").is_some() {
+        mux.set_property("streamable", true);
+    }
     // The application-level buffer (rtmp-buffer-size): when the network cannot keep up it drops the
     // newest data instead of blocking the pipeline, and the link resumes at the next keyframe.
     let queue = make("queue", "rtmp-buffer", "mode=rtmp")?;
