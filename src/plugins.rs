@@ -11,9 +11,8 @@ pub fn package_of(factory: &str) -> &'static str {
         | "audiotestsrc" | "videotestsrc" | "opusenc" | "appsrc" | "appsink" => {
             "gstreamer1.0-plugins-base"
         }
-        "flvmux" | "eflvmux" | "lamemp3enc" | "aacparse" | "mpegaudioparse" | "rtph264pay" | "rtph265pay" => {
-            "gstreamer1.0-plugins-good"
-        }
+        "flvmux" | "eflvmux" | "lamemp3enc" | "aacparse" | "mpegaudioparse" | "rtph264pay"
+        | "rtph265pay" => "gstreamer1.0-plugins-good",
         "rtmp2sink" | "srtsink" | "mpegtsmux" | "h264parse" | "h265parse" | "av1parse"
         | "voaacenc" | "opusparse" => "gstreamer1.0-plugins-bad",
         "avenc_aac" => "gstreamer1.0-libav",

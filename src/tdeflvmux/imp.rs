@@ -237,7 +237,11 @@ impl TdEflvMux {
         gst::FlowError::Error
     }
 
-    fn push_tags(&self, tags: Vec<Tag>, time: Option<i64>) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn push_tags(
+        &self,
+        tags: Vec<Tag>,
+        time: Option<i64>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         if tags.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -278,7 +282,10 @@ impl TdEflvMux {
     }
 
     /// The pad whose next buffer comes first in running time; `None` when one must wait for data.
-    fn next_pad(&self, timeout: bool) -> Result<Option<(gst_base::AggregatorPad, gst::Buffer)>, gst::FlowError> {
+    fn next_pad(
+        &self,
+        timeout: bool,
+    ) -> Result<Option<(gst_base::AggregatorPad, gst::Buffer)>, gst::FlowError> {
         let mut best: Option<(i64, gst_base::AggregatorPad, gst::Buffer)> = None;
         for name in ["video", "audio"] {
             let Some(pad) = self.pad(name) else { continue };
@@ -317,7 +324,11 @@ impl AggregatorImpl for TdEflvMux {
     ) -> Option<gst_base::AggregatorPad> {
         let name = templ.name_template();
         if self.obj().static_pad(name).is_some() {
-            gst::warning!(CAT, imp = self, "tdeflvmux has one {name} pad; it exists already");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "tdeflvmux has one {name} pad; it exists already"
+            );
             return None;
         }
         Some(
@@ -371,7 +382,11 @@ impl AggregatorImpl for TdEflvMux {
                 } else {
                     state.finished = true;
                     let last = state.last_ms;
-                    state.muxer.as_mut().map(|m| m.finish(last)).unwrap_or_default()
+                    state
+                        .muxer
+                        .as_mut()
+                        .map(|m| m.finish(last))
+                        .unwrap_or_default()
                 }
             };
             self.push_tags(tags, None)?;
@@ -381,7 +396,9 @@ impl AggregatorImpl for TdEflvMux {
         let video = pad.name() == "video";
         let pts = running_time(&pad, buffer.pts());
         let dts = running_time(&pad, buffer.dts());
-        let map = buffer.map_readable().map_err(|_| self.mux_error("cannot read a buffer"))?;
+        let map = buffer
+            .map_readable()
+            .map_err(|_| self.mux_error("cannot read a buffer"))?;
         let frame = Frame {
             pts,
             dts,
@@ -404,7 +421,13 @@ impl AggregatorImpl for TdEflvMux {
             }
         };
         let tags = result.map_err(|e| self.mux_error(&e.to_string()))?;
-        gst::trace!(CAT, imp = self, "{} buffer → {} tags", pad.name(), tags.len());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "{} buffer → {} tags",
+            pad.name(),
+            tags.len()
+        );
         self.push_tags(tags, dts.or(pts))
     }
 }

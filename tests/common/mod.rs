@@ -2,6 +2,7 @@
 //! run to a bus message with a deadline (no sleeps).
 #![allow(dead_code)]
 
+pub mod ffmpeg7;
 pub mod live;
 pub mod nginx;
 pub mod standin;
@@ -129,6 +130,19 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
     poll(timeout, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .is_some()
+}
+
+/// Waits for a TCP socket listening on `port` without connecting to it (for a server that takes one
+/// client only, like `ffmpeg -listen 1`), from the kernel's socket table.
+pub fn wait_listening(port: u16, timeout: Duration) -> bool {
+    poll(timeout, || {
+        let ss = Command::new("ss")
+            .args(["-tlnH", &format!("sport = :{port}")])
+            .output()
+            .expect("ss (iproute2; run ./run setup first)");
+        (!String::from_utf8_lossy(&ss.stdout).trim().is_empty()).then_some(())
     })
     .is_some()
 }

@@ -23,6 +23,17 @@ pub fn nginx(auth_port: Option<u16>) -> Nginx {
 
 /// The same on a given port (e.g. to restart a server that was stopped).
 pub fn nginx_at(port: u16, auth_port: Option<u16>) -> Nginx {
+    nginx_with(port, auth_port, "")
+}
+
+/// nginx as it must be set up to relay Enhanced RTMP (H.265/AV1): `wait_key off`. Its default
+/// (`wait_key on`) waits for a legacy FLV keyframe byte, which an enhanced video tag never has, so players
+/// would get no video at all.
+pub fn nginx_enhanced() -> Nginx {
+    nginx_with(free_port(), None, "wait_key off;")
+}
+
+fn nginx_with(port: u16, auth_port: Option<u16>, extra: &str) -> Nginx {
     let dir = tmpdir("nginx");
     let on_publish = auth_port
         .map(|p| format!("on_publish http://127.0.0.1:{p}/on_publish; notify_method post;"))
@@ -32,7 +43,7 @@ pub fn nginx_at(port: u16, auth_port: Option<u16>) -> Nginx {
          daemon off; master_process off; worker_processes 1; pid nginx.pid; error_log stderr warn;\n\
          events {{ worker_connections 64; }}\n\
          rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-           application live {{ live on; record off; {on_publish} }} }} }}\n"
+           application live {{ live on; record off; {extra} {on_publish} }} }} }}\n"
     );
     std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
     let peer = Peer::spawn(

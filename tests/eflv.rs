@@ -1,0 +1,203 @@
+//! Enhanced RTMP (H.265 and AV1 in FLV) on GStreamer 1.22, read by a real reader of enhanced FLV:
+//! FFmpeg 7 as an RTMP listener, as a player behind an nginx-rtmp relay, and as a file reader.
+//! (Debian 12's FFmpeg 5.1 cannot read enhanced FLV; FFmpeg 7.0.2 comes from the imageio-ffmpeg wheel.)
+
+mod common;
+
+use common::ffmpeg7::{self, Report};
+use common::nginx::nginx_enhanced;
+use common::*;
+use gst::prelude::*;
+use gsttdstream::meta::frame_meta;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn assert_video(r: &Report, codec: &str, profile: &str, min_frames: usize) {
+    eprintln!("{codec}: {} frames decoded", r.frames);
+    assert_eq!(r.codec, codec, "{}", r.log);
+    assert_eq!(r.profile, profile, "{}", r.log);
+    assert_eq!((r.width, r.height), (320, 240), "{}", r.log);
+    assert_eq!(r.fps, 30.0, "{}", r.log);
+    assert!(
+        r.frames >= min_frames,
+        "{} frames decoded, wanted at least {min_frames}: {}",
+        r.frames,
+        r.log
+    );
+}
+
+/// A live 320x240 30 fps sender with per-frame metadata (frame number, capture time, a table).
+fn sender(props: &str, frames: u32) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball num-buffers={frames} ! \
+         video/x-raw,width=320,height=240,framerate=30/1 ! tdmetainject table=\"source,eflv\" ! \
+         nvencstreamsink name=s {props}"
+    )
+}
+
+fn send(launch: &str) {
+    let log = run_launch(launch, Duration::from_secs(90));
+    assert!(log.errors.is_empty(), "sender: {}", log.text());
+    assert!(log.eos, "sender did not finish: {}", log.text());
+}
+
+/// The metadata of every access unit of an H.265 byte-stream file, in order.
+fn metadata_of(file: &Path) -> Vec<gsttdstream::meta::wire::FrameData> {
+    let launch = format!(
+        "filesrc location={} ! h265parse ! tdmetaextract ! fakesink name=out",
+        file.display()
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .expect("receiver")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    pipeline
+        .by_name("out")
+        .and_then(|o| o.static_pad("sink"))
+        .expect("pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(Some(Ok(d))) = info.buffer().map(|b| frame_meta::read(b)) {
+                g.lock().unwrap().push(d);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let log = run_pipeline(&pipeline, Duration::from_secs(30), |_| false);
+    let _ = pipeline.set_state(gst::State::Null);
+    assert!(log.eos, "{}", log.text());
+    let frames = got.lock().unwrap().clone();
+    frames
+}
+
+#[test]
+fn tdeflvmux_files_decode_every_frame_h265_and_av1_with_aac() {
+    init();
+    let dir = tmpdir("eflv-file");
+    for (codec, encode, frames, profile) in [
+        (
+            "hevc",
+            "x265enc speed-preset=ultrafast key-int-max=30 option-string=bframes=2 ! h265parse ! \
+             video/x-h265,stream-format=hvc1,alignment=au",
+            60,
+            "Main",
+        ),
+        (
+            "av1",
+            "av1enc usage-profile=realtime cpu-used=9 end-usage=cbr target-bitrate=1000 \
+             min-quantizer=0 max-quantizer=63 keyframe-max-dist=30 ! av1parse",
+            30,
+            "Main",
+        ),
+    ] {
+        let file = dir.join(format!("{codec}.flv"));
+        send(&format!(
+            "videotestsrc num-buffers={frames} pattern=ball ! \
+             video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! {encode} ! \
+             tdeflvmux name=m ! filesink location={} \
+             audiotestsrc num-buffers={} ! voaacenc ! aacparse ! m.audio",
+            file.display(),
+            frames * 44100 / 30 / 1024
+        ));
+        let r = ffmpeg7::read_file(&file, &dir);
+        // Every frame, exactly: the file holds the whole stream from its first keyframe.
+        assert_video(&r, codec, profile, frames as usize);
+        assert_eq!(r.frames, frames as usize, "{}", r.log);
+        assert_eq!(r.audio.as_deref(), Some("aac"), "{}", r.log);
+    }
+}
+
+#[test]
+fn h265_over_rtmp_to_ffmpeg7_keeps_every_frames_metadata() {
+    init();
+    let dir = tmpdir("eflv-listen");
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/stream");
+    let copy = dir.join("got.h265");
+    let reader = ffmpeg7::start(&["-listen", "1", "-i", &url], &dir, Some(("hevc", &copy)));
+    assert!(
+        wait_listening(port, Duration::from_secs(10)),
+        "FFmpeg 7 did not listen"
+    );
+    send(&sender(
+        &format!("mode=rtmp url={url} video-codec=h265 keyframe-interval=30"),
+        90,
+    ));
+    let r = ffmpeg7::finish(reader, &dir, Duration::from_secs(30));
+    assert_video(&r, "hevc", "Main", 60);
+    assert_eq!(r.audio.as_deref(), Some("aac"), "{}", r.log);
+
+    // The SEI of every access unit survived FLV: one record per decoded frame, numbered in order,
+    // with the table as sent.
+    let meta = metadata_of(&copy);
+    assert_eq!(meta.len(), r.frames, "metadata records vs decoded frames");
+    let numbers: Vec<u64> = meta.iter().filter_map(|d| d.frame).collect();
+    assert_eq!(numbers.len(), meta.len());
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "out of order or missing: {numbers:?}"
+    );
+    for d in &meta {
+        assert_eq!(
+            d.table,
+            vec![vec!["source".to_string(), "eflv".to_string()]]
+        );
+    }
+}
+
+#[test]
+fn av1_over_rtmp_to_ffmpeg7() {
+    init();
+    let dir = tmpdir("eflv-av1");
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/stream");
+    let reader = ffmpeg7::start(&["-listen", "1", "-i", &url], &dir, None);
+    assert!(
+        wait_listening(port, Duration::from_secs(10)),
+        "FFmpeg 7 did not listen"
+    );
+    send(&sender(
+        &format!("mode=rtmp url={url} video-codec=av1 keyframe-interval=30 avg-bitrate=1"),
+        90,
+    ));
+    let r = ffmpeg7::finish(reader, &dir, Duration::from_secs(30));
+    assert_video(&r, "av1", "Main", 45);
+}
+
+#[test]
+fn h265_through_an_nginx_rtmp_relay() {
+    init();
+    let dir = tmpdir("eflv-relay");
+    let nginx = nginx_enhanced();
+    let url = format!("rtmp://127.0.0.1:{}/live/relay", nginx.port);
+    // The player is there first: nginx-rtmp keeps only H.264/AAC sequence headers for players that join
+    // later (a late player gets tdeflvmux's repeated sequence start, but FFmpeg 7 cannot take it: its
+    // demuxer opens the decoder before the first one arrives).
+    let player = ffmpeg7::start(&["-i", &url], &dir, None);
+    // The player has connected (an established TCP connection to nginx; play follows within
+    // milliseconds on loopback, the publisher needs far longer to start).
+    let connected = || {
+        let ss = std::process::Command::new("ss")
+            .args([
+                "-tnH",
+                "state",
+                "established",
+                &format!("dport = :{}", nginx.port),
+            ])
+            .output()
+            .expect("ss (iproute2; run ./run setup first)");
+        (!String::from_utf8_lossy(&ss.stdout).trim().is_empty()).then_some(())
+    };
+    assert!(
+        poll(Duration::from_secs(10), connected).is_some(),
+        "FFmpeg 7 did not connect to nginx"
+    );
+    send(&sender(
+        &format!("mode=rtmp url={url} video-codec=h265 keyframe-interval=30"),
+        120,
+    ));
+    drop(nginx);
+    let r = ffmpeg7::finish(player, &dir, Duration::from_secs(30));
+    assert_video(&r, "hevc", "Main", 60);
+}
