@@ -201,3 +201,36 @@ fn h265_through_an_nginx_rtmp_relay() {
     let r = ffmpeg7::finish(player, &dir, Duration::from_secs(30));
     assert_video(&r, "hevc", "Main", 60);
 }
+
+/// Garbage where an AV1 temporal unit should be: an error that says what is wrong, no crash, no output.
+#[test]
+fn malformed_av1_is_a_clear_error() {
+    init();
+    let pipeline = gst::parse::launch(
+        "appsrc name=src format=time caps=video/x-av1,stream-format=obu-stream,alignment=tu,width=320,height=240 ! \
+         tdeflvmux ! fakesink",
+    )
+    .expect("launch")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let src = pipeline
+        .by_name("src")
+        .and_then(|s| s.downcast::<gst_app::AppSrc>().ok())
+        .expect("appsrc");
+    // An OBU whose size runs past the buffer, marked as a keyframe.
+    let mut buffer = gst::Buffer::from_slice([0x0A, 0x40, 0x00, 0x01]);
+    buffer
+        .get_mut()
+        .expect("writable")
+        .set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buffer).expect("push");
+    src.end_of_stream().expect("eos");
+    let log = run_pipeline(&pipeline, Duration::from_secs(10), |_| false);
+    let _ = pipeline.set_state(gst::State::Null);
+    let e = log.errors.first().cloned().unwrap_or_default();
+    assert!(
+        e.contains("tdeflvmux") && e.contains("AV1") && e.contains("malformed"),
+        "{}",
+        log.text()
+    );
+}

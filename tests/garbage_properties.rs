@@ -163,6 +163,7 @@ fn garbage_in_every_property_at_every_state() {
         "tdmetainject",
         "tdmetaembed",
         "tdmetaextract",
+        "tdeflvmux",
     ] {
         for state in [gst::State::Null, gst::State::Ready, gst::State::Playing] {
             assault(factory, state);

@@ -13,6 +13,7 @@ fn every_property_has_a_real_blurb() {
     check_element("tdmetainject", 6);
     check_element("tdmetaembed", 1);
     check_element("tdmetaextract", 4);
+    check_element("tdeflvmux", 1);
 }
 
 fn check_element(name: &str, min_props: usize) {

@@ -47,3 +47,26 @@ fn missing_muxer_and_encoder_name_their_packages() {
         log.text()
     );
 }
+
+#[test]
+fn av1_over_rtmp_without_an_av1_parser_says_so() {
+    init();
+    hide("av1parse");
+    let log = run_launch(
+        &sender(
+            "mode=rtmp url=rtmp://127.0.0.1:9/live/k video-codec=av1",
+            160,
+            120,
+            1,
+        ),
+        Duration::from_secs(20),
+    );
+    let e = log.errors.first().cloned().unwrap_or_default();
+    assert!(
+        e.contains("'av1parse' is missing")
+            && e.contains("apt-get install gstreamer1.0-plugins-bad")
+            && !e.contains("/live/k"),
+        "{}",
+        log.text()
+    );
+}

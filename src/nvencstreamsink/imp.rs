@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::monitor::Monitor;
-use super::plan::{self, Capabilities, Plan, Target};
+use super::plan::{self, Capabilities, FlvMuxer, Plan, Target};
 use super::props::{self, Settings};
 use super::timing::Stopwatch;
 use super::{chain, ConnectionState, Mode};
@@ -58,6 +58,8 @@ struct State {
     redactor: Redactor,
     mode: Mode,
     target_shown: String,
+    /// mode=rtmp with Enhanced RTMP: the codec's name, for the hint when a server hangs up.
+    enhanced_rtmp: Option<&'static str>,
     network_sink: Option<gst::Element>,
     /// RTMP and SRT caller/rendezvous: the restartable link.
     link: Option<Arc<Link>>,
@@ -77,6 +79,26 @@ pub struct NvencStreamSink {
     /// Serialises `active` changes applied while running.
     toggling: Mutex<()>,
     ticks: Mutex<Ticks>,
+}
+
+/// A network error as the user sees it: "mode=rtmp to <url redacted>: <text>. <hint>", with the hint
+/// chosen from `detail` (the text plus the sink's debug string). Not yet redacted.
+fn describe_network(state: &State, text: &str, detail: &str) -> String {
+    let mode = if state.mode == Mode::Srt {
+        "srt"
+    } else {
+        "rtmp"
+    };
+    let mut out = format!("mode={mode} to {}: {text}", state.target_shown);
+    if let Some(hint) = transport::explain(detail) {
+        out = format!("{out}. {hint}");
+    }
+    if let Some(codec) = state.enhanced_rtmp {
+        if let Some(hint) = transport::explain_enhanced(detail, codec) {
+            out = format!("{out}. {hint}");
+        }
+    }
+    out
 }
 
 #[glib::object_subclass]
@@ -307,6 +329,10 @@ impl NvencStreamSink {
             redactor: plan.redactor.clone(),
             mode: settings.mode,
             target_shown,
+            enhanced_rtmp: match (&plan.target, plan.flv) {
+                (Target::Rtmp(_), FlvMuxer::Legacy) | (Target::Srt(_) | Target::Rtsp(_), _) => None,
+                (Target::Rtmp(_), _) => Some(plan.encoder.codec.nick()),
+            },
             network_sink: None,
             link: None,
             monitor: None,
@@ -778,16 +804,7 @@ impl NvencStreamSink {
         let Some(state) = state.as_ref() else {
             return text.to_string();
         };
-        let mode = if state.mode == Mode::Srt {
-            "srt"
-        } else {
-            "rtmp"
-        };
-        let mut out = format!("mode={mode} to {}: {text}", state.target_shown);
-        if let Some(hint) = transport::explain(text) {
-            out = format!("{out}. {hint}");
-        }
-        state.redactor.redact(&out)
+        state.redactor.redact(&describe_network(state, text, text))
     }
 
     /// The link came up (again).
@@ -953,16 +970,8 @@ impl NvencStreamSink {
         };
         let mut text = err.message().to_string();
         if from_network {
-            let mode = if state.mode == Mode::Srt {
-                "srt"
-            } else {
-                "rtmp"
-            };
-            text = format!("mode={mode} to {}: {text}", state.target_shown);
             let detail = format!("{text} {}", debug.as_deref().unwrap_or(""));
-            if let Some(hint) = transport::explain(&detail) {
-                text = format!("{text}. {hint}");
-            }
+            text = describe_network(state, &text, &detail);
         }
         let text = state.redactor.redact(&text);
         let debug = debug.map(|d| state.redactor.redact(&d));

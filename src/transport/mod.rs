@@ -112,8 +112,49 @@ pub fn explain(error_text: &str) -> Option<&'static str> {
     Some(hint)
 }
 
+/// A second hint for Enhanced RTMP (H.265/AV1 in FLV): servers that cannot read it do not say so in
+/// RTMP, they hang up (FFmpeg before 6.1, nginx-rtmp's players with `wait_key on`, older services).
+pub fn explain_enhanced(error_text: &str, codec: &str) -> Option<String> {
+    let t = error_text.to_ascii_lowercase();
+    let hung_up = [
+        "closed",
+        "reset",
+        "broken pipe",
+        "connection error",
+        "end of stream",
+        "eof",
+    ]
+    .iter()
+    .any(|w| t.contains(w));
+    hung_up.then(|| {
+        format!(
+            "video-codec={codec} goes as Enhanced RTMP, which some servers cannot read and hang up on \
+             (FFmpeg before 6.1, older services); if this happens right after connecting, \
+             Fix: set video-codec=h264 (legacy FLV, which every server takes) or use a server that reads \
+             Enhanced RTMP (YouTube, FFmpeg 6.1+, nginx-rtmp with wait_key off)"
+        )
+    })
+}
+
 /// Links a chain of elements already in one bin.
 pub(crate) fn link_chain(elements: &[&gst::Element]) -> Result<(), TransportError> {
     gst::Element::link_many(elements.iter().copied())
         .map_err(|e| TransportError::Link(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_rtmp_hint_only_when_the_server_hung_up() {
+        let hint = explain_enhanced("Connection error", "h265").unwrap_or_default();
+        assert!(
+            hint.contains("video-codec=h265")
+                && hint.contains("Fix: set video-codec=h264")
+                && hint.contains("wait_key off"),
+            "{hint}"
+        );
+        assert!(explain_enhanced("Could not connect: Connection refused", "av1").is_none());
+    }
 }
