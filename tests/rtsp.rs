@@ -836,8 +836,10 @@ fn a_slow_tcp_client_stalls_neither_the_others_nor_the_pipeline() {
         queued()
     );
     let other = probe(&url, true);
+    // 60 packets: the newcomer's IDR spans many packets (640x480), so 35–60 pictures decode from them
+    // depending on where the IDR falls; fewer than 25 would mean the client is being starved.
     assert!(
-        frames(&other) >= 40,
+        frames(&other) >= 25,
         "a TCP client next to the stuck one: {other}"
     );
     let mark = pushed();
