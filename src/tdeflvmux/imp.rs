@@ -166,6 +166,13 @@ impl ElementImpl for TdEflvMux {
     }
 }
 
+/// The `codec_data` buffer of caps (avcC / hvcC / AudioSpecificConfig), if any.
+fn codec_data(s: &gst::StructureRef) -> Option<Vec<u8>> {
+    s.get::<gst::Buffer>("codec_data")
+        .ok()
+        .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
+}
+
 fn video_config(caps: &gst::CapsRef) -> Result<VideoConfig, String> {
     let s = caps.structure(0).ok_or("empty caps")?;
     let codec = match s.name().as_str() {
@@ -174,10 +181,7 @@ fn video_config(caps: &gst::CapsRef) -> Result<VideoConfig, String> {
         "video/x-h264" => VideoCodec::Avc,
         other => return Err(format!("unsupported video caps {other}")),
     };
-    let config = s
-        .get::<gst::Buffer>("codec_data")
-        .ok()
-        .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()));
+    let config = codec_data(s);
     let framerate = s
         .get::<gst::Fraction>("framerate")
         .ok()
@@ -200,12 +204,9 @@ fn audio_config(caps: &gst::CapsRef) -> Result<AudioConfig, String> {
         AudioCodec::Mp3
     } else {
         // Without codec_data the muxer reports the missing AudioSpecificConfig on the first frame.
-        let config = s
-            .get::<gst::Buffer>("codec_data")
-            .ok()
-            .and_then(|b| b.map_readable().ok().map(|m| m.to_vec()))
-            .unwrap_or_default();
-        AudioCodec::Aac { config }
+        AudioCodec::Aac {
+            config: codec_data(s).unwrap_or_default(),
+        }
     };
     let positive = |name: &str| s.get::<i32>(name).ok().and_then(|v| u32::try_from(v).ok());
     Ok(AudioConfig {
@@ -281,7 +282,9 @@ impl TdEflvMux {
         self.obj().finish_buffer_list(list)
     }
 
-    /// The pad whose next buffer comes first in running time; `None` when one must wait for data.
+    /// The pad whose next buffer comes first in running time. Waits (`AGGREGATOR_FLOW_NEED_DATA`) while
+    /// a pad that is not at its end has nothing queued, unless the live deadline passed (`timeout`);
+    /// `None` when no pad has anything.
     fn next_pad(
         &self,
         timeout: bool,
