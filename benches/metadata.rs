@@ -291,21 +291,9 @@ fn glass_to_glass(md: &mut String) {
 }
 
 fn main() {
-    if let Err(e) = gst::init() {
-        eprintln!("GStreamer: {e}");
-        std::process::exit(1);
-    }
-    if let Err(e) = gsttdstream::plugin_register_static() {
-        eprintln!("tdstream: {e}");
-        std::process::exit(1);
-    }
+    common::bench::init_or_exit();
     let mut md = String::from("## Per-frame metadata (issue #5)\n\nCommand: `./run bench`.\n\n");
     micro(&mut md);
     glass_to_glass(&mut md);
-    println!("{md}");
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let _ = std::fs::create_dir_all(&out);
-    if let Err(e) = std::fs::write(out.join("metadata.md"), md) {
-        eprintln!("cannot write target/bench/metadata.md: {e}");
-    }
+    common::bench::write_section("metadata.md", &md);
 }

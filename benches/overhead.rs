@@ -15,7 +15,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{free_port, nginx::nginx, poll, Peer};
+use common::{bench, free_port, nginx::nginx, poll, srt_listener};
 use gst::prelude::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -161,35 +161,8 @@ fn run(launch: &str, seconds: u32) -> Run {
     }
 }
 
-fn median(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
-fn srt_listener(port: u16) -> Peer {
-    let peer = Peer::spawn(
-        "srt-live-transmit",
-        Command::new("srt-live-transmit")
-            .args(["-q", &format!("srt://:{port}?mode=listener"), "file://con"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let bound = poll(Duration::from_secs(5), || {
-        std::net::UdpSocket::bind(("0.0.0.0", port)).err()
-    });
-    assert!(bound.is_some(), "srt-live-transmit did not bind {port}");
-    peer
-}
-
 fn main() {
-    if let Err(e) = gst::init() {
-        eprintln!("GStreamer: {e}");
-        std::process::exit(1);
-    }
-    if let Err(e) = gsttdstream::plugin_register_static() {
-        eprintln!("tdstream: {e}");
-        std::process::exit(1);
-    }
+    bench::init_or_exit();
     let seconds = env_u32("OVERHEAD_SECONDS", 30);
     let rounds = env_u32("OVERHEAD_ROUNDS", 3);
     let ng = nginx(None);
@@ -209,7 +182,9 @@ fn main() {
             let port = free_port();
             let props = format!("mode=srt url=srt://127.0.0.1:{port}?mode=caller");
             let peer = std::cell::RefCell::new(None);
-            let reference = hand_written(&props, || *peer.borrow_mut() = Some(srt_listener(port)));
+            let reference = hand_written(&props, || {
+                *peer.borrow_mut() = Some(srt_listener(port, None, None))
+            });
             (
                 format!("{SOURCE} ! nvencstreamsink {props} {SETTINGS}"),
                 reference,
@@ -233,7 +208,7 @@ fn main() {
                         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
                         .and_then(|p| p.parse::<u16>().ok())
                         .expect("srt port");
-                    srt_listener(port)
+                    srt_listener(port, None, None)
                 });
                 let r = run(launch, seconds);
                 drop(port_peer);
@@ -252,9 +227,9 @@ fn main() {
                 );
             }
         }
-        let (oc, hc) = (median(&mut cpu.0), median(&mut cpu.1));
-        let (or, hr) = (median(&mut rss.0), median(&mut rss.1));
-        let cell = |(m, lo, hi): (f64, f64, f64)| format!("{m:.2} ({lo:.2}–{hi:.2})");
+        let (oc, hc) = (bench::median(&mut cpu.0), bench::median(&mut cpu.1));
+        let (or, hr) = (bench::median(&mut rss.0), bench::median(&mut rss.1));
+        let cell = |v| bench::cell(v, 2);
         md.push_str(&format!(
             "| {transport} | {} | {} | {:.3} | {} | {} | {:.3} |\n",
             cell(oc),
@@ -269,10 +244,5 @@ fn main() {
     md.push_str("\nThe hand-written lines, as read off the element:\n\n");
     md.push_str(&lines);
     md.push('\n');
-    println!("{md}");
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let _ = std::fs::create_dir_all(&out);
-    if let Err(e) = std::fs::write(out.join("overhead.md"), md) {
-        eprintln!("cannot write target/bench/overhead.md: {e}");
-    }
+    bench::write_section("overhead.md", &md);
 }

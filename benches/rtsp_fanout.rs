@@ -98,18 +98,7 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn median(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n == 0 {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    (v[n / 2], v[0], v[n - 1])
-}
-
-fn cell((med, min, max): (f64, f64, f64), digits: usize) -> String {
-    format!("{med:.digits$} ({min:.digits$}–{max:.digits$})")
-}
+use common::bench::{cell, median};
 
 struct Figures {
     /// Per client count: CPU % of one core, one value per round.
@@ -235,10 +224,5 @@ fn main() {
         cell(median(&mut ours.joins.clone()), 0),
         cell(median(&mut reference.joins.clone()), 0)
     ));
-    println!("{md}");
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let _ = std::fs::create_dir_all(&out);
-    if let Err(e) = std::fs::write(out.join("rtsp_fanout.md"), md) {
-        eprintln!("cannot write target/bench/rtsp_fanout.md: {e}");
-    }
+    common::bench::write_section("rtsp_fanout.md", &md);
 }

@@ -178,16 +178,13 @@ fn h265_through_an_nginx_rtmp_relay() {
     // The player has connected (an established TCP connection to nginx; play follows within
     // milliseconds on loopback, the publisher needs far longer to start).
     let connected = || {
-        let ss = std::process::Command::new("ss")
-            .args([
-                "-tnH",
-                "state",
-                "established",
-                &format!("dport = :{}", nginx.port),
-            ])
-            .output()
-            .expect("ss (iproute2; run ./run setup first)");
-        (!String::from_utf8_lossy(&ss.stdout).trim().is_empty()).then_some(())
+        let established = ss(&[
+            "-tnH",
+            "state",
+            "established",
+            &format!("dport = :{}", nginx.port),
+        ]);
+        (!established.trim().is_empty()).then_some(())
     };
     assert!(
         poll(Duration::from_secs(10), connected).is_some(),

@@ -818,11 +818,7 @@ fn a_slow_tcp_client_stalls_neither_the_others_nor_the_pipeline() {
     );
     // The stuck connection is really stuck: megabytes wait in the server's send queue.
     let queued = || {
-        let ss = std::process::Command::new("ss")
-            .args(["-tnH", &format!("sport = :{port}")])
-            .output()
-            .expect("ss (iproute2; run ./run setup first)");
-        String::from_utf8_lossy(&ss.stdout)
+        ss(&["-tnH", &format!("sport = :{port}")])
             .lines()
             .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
             .max()

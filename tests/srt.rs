@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use gst::prelude::*;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,34 +106,12 @@ fn listener_with_passphrase_is_decoded_by_srtsrc() {
     assert!(frames >= 60, "decoded {frames} frames");
 }
 
-/// srt-live-transmit as listener, writing what it receives to a file.
-fn transmit_listener(port: u16, passphrase: Option<&str>, out: &std::path::Path) -> Peer {
-    let mut uri = format!("srt://:{port}?mode=listener");
-    if let Some(p) = passphrase {
-        uri.push_str(&format!("&passphrase={p}"));
-    }
-    let file = std::fs::File::create(out).expect("out file");
-    let peer = Peer::spawn(
-        "srt-live-transmit",
-        Command::new("srt-live-transmit")
-            .args(["-q", &uri, "file://con"])
-            .stdout(Stdio::from(file))
-            .stderr(Stdio::null()),
-    );
-    // Listening once the UDP port is taken.
-    let bound = poll(Duration::from_secs(5), || {
-        std::net::UdpSocket::bind(("0.0.0.0", port)).err()
-    });
-    assert!(bound.is_some(), "srt-live-transmit did not bind {port}");
-    peer
-}
-
 fn caller_to_transmit(passphrase: Option<&str>) {
     init();
     let port = free_port();
     let dir = tmpdir("srt-caller");
     let out = dir.join("received.ts");
-    let peer = transmit_listener(port, passphrase, &out);
+    let peer = srt_listener(port, passphrase, Some(&out));
     let mut url = format!("srt://127.0.0.1:{port}?mode=caller&latency=60");
     if let Some(p) = passphrase {
         url.push_str(&format!("&passphrase={p}"));
@@ -189,7 +166,7 @@ fn wrong_passphrase_is_a_clear_error_without_the_secret() {
     init();
     let port = free_port();
     let dir = tmpdir("srt-wrong");
-    let _peer = transmit_listener(port, Some("the-right-passphrase"), &dir.join("x.ts"));
+    let _peer = srt_listener(port, Some("the-right-passphrase"), Some(&dir.join("x.ts")));
     let wrong = "a-wrong-passphrase-789";
     let log = run_launch(
         &sender(

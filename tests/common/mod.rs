@@ -2,6 +2,7 @@
 //! run to a bus message with a deadline (no sleeps).
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod ffmpeg7;
 pub mod live;
 pub mod nginx;
@@ -9,7 +10,7 @@ pub mod standin;
 
 use gst::prelude::*;
 use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -138,13 +139,46 @@ pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
 /// client only, like `ffmpeg -listen 1`), from the kernel's socket table.
 pub fn wait_listening(port: u16, timeout: Duration) -> bool {
     poll(timeout, || {
-        let ss = Command::new("ss")
-            .args(["-tlnH", &format!("sport = :{port}")])
-            .output()
-            .expect("ss (iproute2; run ./run setup first)");
-        (!String::from_utf8_lossy(&ss.stdout).trim().is_empty()).then_some(())
+        (!ss(&["-tlnH", &format!("sport = :{port}")])
+            .trim()
+            .is_empty())
+        .then_some(())
     })
     .is_some()
+}
+
+/// What `ss` (iproute2) prints for `args`: the kernel's socket table.
+pub fn ss(args: &[&str]) -> String {
+    let out = Command::new("ss")
+        .args(args)
+        .output()
+        .expect("ss (iproute2; run ./run setup first)");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// srt-live-transmit as an SRT listener on `port`, writing what it receives to `out` (or nowhere),
+/// returned once its UDP port is taken.
+pub fn srt_listener(port: u16, passphrase: Option<&str>, out: Option<&Path>) -> Peer {
+    let mut uri = format!("srt://:{port}?mode=listener");
+    if let Some(p) = passphrase {
+        uri.push_str(&format!("&passphrase={p}"));
+    }
+    let stdout = match out {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("out file")),
+        None => Stdio::null(),
+    };
+    let peer = Peer::spawn(
+        "srt-live-transmit",
+        Command::new("srt-live-transmit")
+            .args(["-q", &uri, "file://con"])
+            .stdout(stdout)
+            .stderr(Stdio::null()),
+    );
+    let bound = poll(Duration::from_secs(5), || {
+        std::net::UdpSocket::bind(("0.0.0.0", port)).err()
+    });
+    assert!(bound.is_some(), "srt-live-transmit did not bind {port}");
+    peer
 }
 
 /// Everything the bus said, as text, plus how the run ended.
