@@ -15,110 +15,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{bench, free_port, nginx::nginx, poll, srt_listener};
-use gst::prelude::*;
+use common::{bench, free_port, nginx::nginx, srt_listener};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const SOURCE: &str =
     "videotestsrc is-live=true pattern=ball ! video/x-raw,width=1280,height=720,framerate=30/1";
 const SETTINGS: &str =
     "include-silent-audio=off quality=lowlatencymedium avg-bitrate=4 keyframe-interval=60";
-
-fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The pad that receives data after `pad` (a source pad), through ghost and proxy pads.
-fn downstream(pad: &gst::Pad) -> Option<gst::Pad> {
-    let mut next = pad.peer()?;
-    loop {
-        if let Some(ghost) = next.downcast_ref::<gst::GhostPad>() {
-            // A sink ghost pad: into the bin.
-            next = ghost.target()?;
-        } else if let Some(proxy) = next.downcast_ref::<gst::ProxyPad>() {
-            // The inside of a source ghost pad: out of the bin.
-            let ghost = proxy.internal()?;
-            next = ghost.peer()?;
-        } else {
-            return Some(next);
-        }
-    }
-}
-
-/// One element as a launch-line fragment: factory and every property it holds at a non-default value.
-fn describe(element: &gst::Element) -> Option<String> {
-    let factory = element.factory()?.name().to_string();
-    let mut out = factory.clone();
-    for p in element.list_properties() {
-        let flags = p.flags();
-        if !flags.contains(glib::ParamFlags::READWRITE)
-            || flags.contains(glib::ParamFlags::CONSTRUCT_ONLY)
-            || ["name", "parent"].contains(&p.name())
-        {
-            continue;
-        }
-        let value = element.property_value(p.name());
-        let (Ok(v), Ok(d)) = (value.serialize(), p.default_value().serialize()) else {
-            continue;
-        };
-        if v == d || v.is_empty() {
-            continue;
-        }
-        // As one would type it: strings and caps unescaped, quoted where they hold spaces.
-        let text = value
-            .get::<String>()
-            .ok()
-            .or_else(|| value.get::<gst::Caps>().ok().map(|c| c.to_string()))
-            .unwrap_or_else(|| v.to_string());
-        if text.contains([' ', ',', '?', '&']) {
-            out.push_str(&format!(" {}=\"{}\"", p.name(), text.replace('"', "\\\"")));
-        } else {
-            out.push_str(&format!(" {}={text}", p.name()));
-        }
-    }
-    Some(out)
-}
-
-/// The elements on nvencstreamsink's video path, while it streams to `props`' destination.
-fn hand_written(props: &str, peer_up: impl Fn()) -> String {
-    let launch = format!("{SOURCE} ! nvencstreamsink name=s {props} {SETTINGS}");
-    let pipeline = gst::parse::launch(&launch)
-        .expect("launch")
-        .downcast::<gst::Pipeline>()
-        .expect("pipeline");
-    peer_up();
-    pipeline.set_state(gst::State::Playing).expect("play");
-    let sink = pipeline.by_name("s").expect("s");
-    // Streaming (the network part is built once connected): poll for the network sink on the path.
-    let chain = poll(Duration::from_secs(15), || {
-        let mut chain = Vec::new();
-        let mut pad = sink
-            .static_pad("video")
-            .and_then(|p| p.downcast::<gst::GhostPad>().ok()?.target());
-        while let Some(p) = pad {
-            let element = p.parent_element()?;
-            let last = element.src_pads().is_empty();
-            chain.push(element.clone());
-            if last {
-                return Some(chain);
-            }
-            pad = element.src_pads().first().and_then(downstream);
-        }
-        None
-    })
-    .expect("nvencstreamsink's video path");
-    let _ = pipeline.set_state(gst::State::Null);
-    let parts: Vec<String> = chain
-        .iter()
-        .filter(|e| e.factory().is_some_and(|f| !f.name().starts_with("td")))
-        .filter_map(describe)
-        .collect();
-    format!("{SOURCE} ! {}", parts.join(" ! "))
-}
 
 struct Run {
     cpu_s: f64,
@@ -163,8 +66,8 @@ fn run(launch: &str, seconds: u32) -> Run {
 
 fn main() {
     bench::init_or_exit();
-    let seconds = env_u32("OVERHEAD_SECONDS", 30);
-    let rounds = env_u32("OVERHEAD_ROUNDS", 3);
+    let seconds = bench::env_u32("OVERHEAD_SECONDS", 30);
+    let rounds = bench::env_u32("OVERHEAD_ROUNDS", 3);
     let ng = nginx(None);
     let mut md = format!(
         "## Bin overhead: nvencstreamsink vs the hand-written pipeline (issue #9)\n\n\
@@ -182,7 +85,7 @@ fn main() {
             let port = free_port();
             let props = format!("mode=srt url=srt://127.0.0.1:{port}?mode=caller");
             let peer = std::cell::RefCell::new(None);
-            let reference = hand_written(&props, || {
+            let reference = bench::hand_written(SOURCE, &format!("{props} {SETTINGS}"), || {
                 *peer.borrow_mut() = Some(srt_listener(port, None, None))
             });
             (
@@ -191,7 +94,7 @@ fn main() {
             )
         } else {
             let props = format!("mode=rtmp url=rtmp://127.0.0.1:{}/live/overhead", ng.port);
-            let reference = hand_written(&props, || {});
+            let reference = bench::hand_written(SOURCE, &format!("{props} {SETTINGS}"), || {});
             (
                 format!("{SOURCE} ! nvencstreamsink {props} {SETTINGS}"),
                 reference,

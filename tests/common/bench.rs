@@ -1,6 +1,11 @@
 //! What the benchmarks (`benches/`, `./run bench`) share: start-up, statistics, and writing a section
 //! of the results file.
 
+use super::poll;
+use gst::glib;
+use gst::prelude::*;
+use std::time::Duration;
+
 /// `gst::init()` and this plugin registered, or exit with the reason.
 pub fn init_or_exit() {
     if let Err(e) = gst::init() {
@@ -36,4 +41,101 @@ pub fn write_section(file: &str, md: &str) {
     if let Err(e) = std::fs::write(out.join(file), md) {
         eprintln!("cannot write target/bench/{file}: {e}");
     }
+}
+
+pub fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The pad that receives data after `pad` (a source pad), through ghost and proxy pads.
+fn downstream(pad: &gst::Pad) -> Option<gst::Pad> {
+    let mut next = pad.peer()?;
+    loop {
+        if let Some(ghost) = next.downcast_ref::<gst::GhostPad>() {
+            // A sink ghost pad: into the bin.
+            next = ghost.target()?;
+        } else if let Some(proxy) = next.downcast_ref::<gst::ProxyPad>() {
+            // The inside of a source ghost pad: out of the bin.
+            let ghost = proxy.internal()?;
+            next = ghost.peer()?;
+        } else {
+            return Some(next);
+        }
+    }
+}
+
+/// One element as a launch-line fragment: factory and every property it holds at a non-default value.
+fn describe(element: &gst::Element) -> Option<String> {
+    let factory = element.factory()?.name().to_string();
+    let mut out = factory.clone();
+    for p in element.list_properties() {
+        let flags = p.flags();
+        if !flags.contains(glib::ParamFlags::READWRITE)
+            || flags.contains(glib::ParamFlags::CONSTRUCT_ONLY)
+            || ["name", "parent"].contains(&p.name())
+        {
+            continue;
+        }
+        let value = element.property_value(p.name());
+        let (Ok(v), Ok(d)) = (value.serialize(), p.default_value().serialize()) else {
+            continue;
+        };
+        if v == d || v.is_empty() {
+            continue;
+        }
+        // As one would type it: strings and caps unescaped, quoted where they hold spaces.
+        let text = value
+            .get::<String>()
+            .ok()
+            .or_else(|| value.get::<gst::Caps>().ok().map(|c| c.to_string()))
+            .unwrap_or_else(|| v.to_string());
+        if text.contains([' ', ',', '?', '&']) {
+            out.push_str(&format!(" {}=\"{}\"", p.name(), text.replace('"', "\\\"")));
+        } else {
+            out.push_str(&format!(" {}={text}", p.name()));
+        }
+    }
+    Some(out)
+}
+
+/// The equivalent hand-written launch line of `{source} ! nvencstreamsink {props}`, read off the running
+/// element: every element on its video path in data-flow order, with every property it set to a
+/// non-default value, minus this plugin's own elements (`td*`). `peer_up` starts the far end.
+pub fn hand_written(source: &str, props: &str, peer_up: impl Fn()) -> String {
+    let launch = format!("{source} ! nvencstreamsink name=s {props}");
+    let pipeline = gst::parse::launch(&launch)
+        .expect("launch")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
+    peer_up();
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let sink = pipeline.by_name("s").expect("s");
+    // Streaming (the network part is built once connected): poll for the network sink on the path.
+    let chain = poll(Duration::from_secs(15), || {
+        let mut chain = Vec::new();
+        let mut pad = sink
+            .static_pad("video")
+            .and_then(|p| p.downcast::<gst::GhostPad>().ok()?.target());
+        while let Some(p) = pad {
+            let element = p.parent_element()?;
+            let last = element.src_pads().is_empty();
+            chain.push(element.clone());
+            if last {
+                return Some(chain);
+            }
+            pad = element.src_pads().first().and_then(downstream);
+        }
+        None
+    })
+    .expect("nvencstreamsink's video path");
+    let _ = pipeline.set_state(gst::State::Null);
+    let parts: Vec<String> = chain
+        .iter()
+        .filter(|e| e.factory().is_some_and(|f| !f.name().starts_with("td")))
+        .filter_map(describe)
+        .collect();
+    format!("{source} ! {}", parts.join(" ! "))
 }
