@@ -3,11 +3,11 @@
 //!
 //! N streams run side by side in this process, each to its own stream name on one nginx-rtmp. A run is
 //! real time when every stream delivered at least 95 % of its frames to its `rtmp2sink` during the
-//! measured window (after a warm-up). N grows by one until a run is not real time. The hand-written line
+//! measured window (after a warm-up). N doubles until a run is not real time, then is bisected. The hand-written line
 //! is read off a running nvencstreamsink (`tests/common/bench.rs`). NVENC cannot be measured here (no
 //! GPU): the results file states the published session limits instead.
 //!
-//! `./run bench` runs it (CAPACITY_SECONDS, default 10; CAPACITY_MAX, default 16) and writes
+//! `./run bench` runs it (CAPACITY_SECONDS, default 10; CAPACITY_MAX, default 40: nginx takes 64 connections) and writes
 //! target/bench/capacity.md.
 
 #[path = "../tests/common/mod.rs"]
@@ -83,27 +83,51 @@ fn trial(n: usize, seconds: u32, branch: &dyn Fn(usize) -> String) -> f64 {
     worst
 }
 
-/// The largest N that runs in real time, with the fraction delivered at N and at N + 1.
-fn capacity(max: usize, seconds: u32, branch: &dyn Fn(usize) -> String) -> (usize, Vec<f64>) {
-    let mut fractions = Vec::new();
-    for n in 1..=max {
+/// The largest N (at most `max`) that runs in real time: doubling until a run is not, then bisecting.
+/// Returns it with every (N, worst fraction delivered) tried, in order.
+fn capacity(
+    max: usize,
+    seconds: u32,
+    branch: &dyn Fn(usize) -> String,
+) -> (usize, Vec<(usize, f64)>) {
+    let mut tried = Vec::new();
+    let mut run = |n: usize| {
         let f = trial(n, seconds, branch);
         eprintln!(
             "{n} streams: worst stream delivered {:.1} % of its frames",
             f * 100.0
         );
-        fractions.push(f);
-        if f < 0.95 {
-            return (n - 1, fractions);
+        tried.push((n, f));
+        f >= 0.95
+    };
+    let (mut good, mut bad) = (0, None);
+    let mut n = 1;
+    while n <= max {
+        if run(n) {
+            good = n;
+            n *= 2;
+        } else {
+            bad = Some(n);
+            break;
         }
     }
-    (max, fractions)
+    if let Some(mut hi) = bad {
+        while hi - good > 1 {
+            let mid = (good + hi) / 2;
+            if run(mid) {
+                good = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    (good, tried)
 }
 
 fn main() {
     bench::init_or_exit();
     let seconds = bench::env_u32("CAPACITY_SECONDS", 10);
-    let max = bench::env_u32("CAPACITY_MAX", 16) as usize;
+    let max = bench::env_u32("CAPACITY_MAX", 40) as usize;
     let ng = nginx(None);
     let url = format!("rtmp://127.0.0.1:{}/live/", ng.port);
     let reference = bench::hand_written(
@@ -117,9 +141,9 @@ fn main() {
     let (n_ours, f_ours) = capacity(max, seconds, &ours);
     let (n_hand, f_hand) = capacity(max, seconds, &hand);
     drop(ng);
-    let percent = |f: &[f64]| {
-        f.iter()
-            .map(|x| format!("{:.0}", x * 100.0))
+    let tried = |t: &[(usize, f64)]| {
+        t.iter()
+            .map(|(n, f)| format!("{n}: {:.0}", f * 100.0))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -127,9 +151,9 @@ fn main() {
         "## Streams per machine (issue #9)\n\n\
          640×360 at 30 fps, software H.264 (`{SETTINGS}`), N streams in one process, each to its own \
          stream on one nginx-rtmp. Real time = every stream delivers ≥ 95 % of its frames to its \
-         rtmp2sink over {seconds} s after a {} s warm-up; N grows until it does not. The hand-written \
+         rtmp2sink over {seconds} s after a {} s warm-up; N doubles until it does not, then is bisected (at most {max}). The hand-written \
          line is read off the running element. Command: `./run bench`.\n\n\
-         | | streams sustained | worst stream's frames delivered at N = 1, 2, … (%) |\n|---|---|---|\n\
+         | | streams sustained | N tried: worst stream's frames delivered (%) |\n|---|---|---|\n\
          | nvencstreamsink | **{n_ours}** | {} |\n| hand-written pipelines | **{n_hand}** | {} |\n\n\
          NVENC cannot be measured here (no GPU). There the encode moves to the GPU and the first limit \
          is the driver's number of concurrent NVENC sessions: NVIDIA's published limit for consumer \
@@ -138,8 +162,8 @@ fn main() {
          session limit and are bounded by encoder throughput (NVIDIA's NVENC application note gives \
          frames per second per chip by preset and resolution), not measurable here.\n",
         WARM_UP.as_secs(),
-        percent(&f_ours),
-        percent(&f_hand)
+        tried(&f_ours),
+        tried(&f_hand)
     );
     bench::write_section("capacity.md", &md);
 }
