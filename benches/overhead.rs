@@ -9,64 +9,22 @@
 //! peak RSS from the kernel's rusage), alternating, several rounds; the table gives medians (min–max) and
 //! the ratio ours / hand-written.
 //!
-//! `./run bench` runs it (OVERHEAD_SECONDS, default 30; OVERHEAD_ROUNDS, default 3) and writes
+//! `./run bench` runs it (OVERHEAD_SECONDS, default 15; OVERHEAD_ROUNDS, default 3) and writes
 //! target/bench/overhead.md.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::{bench, free_port, nginx::nginx, srt_listener};
-use std::process::{Command, Stdio};
 
 const SOURCE: &str =
     "videotestsrc is-live=true pattern=ball ! video/x-raw,width=1280,height=720,framerate=30/1";
 const SETTINGS: &str =
     "include-silent-audio=off quality=lowlatencymedium avg-bitrate=4 keyframe-interval=60";
 
-struct Run {
-    cpu_s: f64,
-    rss_mb: f64,
-}
-
-/// One `gst-launch-1.0` process for `seconds` of video, under GNU time.
-fn run(launch: &str, seconds: u32) -> Run {
-    let launch = launch.replacen(
-        "videotestsrc is-live=true",
-        &format!("videotestsrc is-live=true num-buffers={}", seconds * 30),
-        1,
-    );
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "TIME %U %S %M", "sh", "-c"])
-        .arg(format!("exec gst-launch-1.0 -q -e {launch}"))
-        .env(
-            "GST_PLUGIN_PATH",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/target/release"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("/usr/bin/time (Debian package time; ./run setup)");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("TIME "))
-        .unwrap_or("");
-    let v: Vec<f64> = line
-        .split(' ')
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    assert!(v.len() == 3 && out.status.success(), "{launch}: {err}");
-    Run {
-        cpu_s: v[0] + v[1],
-        rss_mb: v[2] / 1024.0,
-    }
-}
-
 fn main() {
     bench::init_or_exit();
-    let seconds = bench::env_u32("OVERHEAD_SECONDS", 30);
+    let seconds = bench::env_u32("OVERHEAD_SECONDS", 15);
     let rounds = bench::env_u32("OVERHEAD_ROUNDS", 3);
     let ng = nginx(None);
     let mut md = format!(
@@ -113,7 +71,7 @@ fn main() {
                         .expect("srt port");
                     srt_listener(port, None, None)
                 });
-                let r = run(launch, seconds);
+                let r = bench::timed_launch(launch, seconds);
                 drop(port_peer);
                 let (c, m) = if i == 0 {
                     (&mut cpu.0, &mut rss.0)

@@ -4,6 +4,7 @@
 use super::poll;
 use gst::glib;
 use gst::prelude::*;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// `gst::init()` and this plugin registered, or exit with the reason.
@@ -18,14 +19,20 @@ pub fn init_or_exit() {
     }
 }
 
-/// (median, min, max); NaN for no values.
+/// (median, min, max); NaN for no values. The median of an even number of values is the mean of the
+/// middle two.
 pub fn median(v: &mut [f64]) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n == 0 {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
-    (v[n / 2], v[0], v[n - 1])
+    let mid = if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    };
+    (mid, v[0], v[n - 1])
 }
 
 /// "median (min–max)" with `digits` decimals.
@@ -105,6 +112,15 @@ fn describe(element: &gst::Element) -> Option<String> {
 /// element: every element on its video path in data-flow order, with every property it set to a
 /// non-default value, minus this plugin's own elements (`td*`). `peer_up` starts the far end.
 pub fn hand_written(source: &str, props: &str, peer_up: impl Fn()) -> String {
+    hand_written_elements(source, props, peer_up).0
+}
+
+/// [`hand_written`], and the elements it was read from (stopped, their properties as they ran).
+pub fn hand_written_elements(
+    source: &str,
+    props: &str,
+    peer_up: impl Fn(),
+) -> (String, Vec<gst::Element>) {
     let launch = format!("{source} ! nvencstreamsink name=s {props}");
     let pipeline = gst::parse::launch(&launch)
         .expect("launch")
@@ -132,10 +148,53 @@ pub fn hand_written(source: &str, props: &str, peer_up: impl Fn()) -> String {
     })
     .expect("nvencstreamsink's video path");
     let _ = pipeline.set_state(gst::State::Null);
-    let parts: Vec<String> = chain
-        .iter()
+    let chain: Vec<gst::Element> = chain
+        .into_iter()
         .filter(|e| e.factory().is_some_and(|f| !f.name().starts_with("td")))
-        .filter_map(describe)
         .collect();
-    format!("{source} ! {}", parts.join(" ! "))
+    let parts: Vec<String> = chain.iter().filter_map(describe).collect();
+    (format!("{source} ! {}", parts.join(" ! ")), chain)
+}
+
+/// What one `gst-launch-1.0` process cost, from the kernel's rusage (GNU time).
+pub struct Run {
+    pub cpu_s: f64,
+    pub rss_mb: f64,
+}
+
+/// One `gst-launch-1.0` process of `launch` (which starts with a live `videotestsrc` at 30 fps) for
+/// `seconds` of video, under GNU time, this plugin on the plugin path.
+pub fn timed_launch(launch: &str, seconds: u32) -> Run {
+    let launch = launch.replacen(
+        "videotestsrc is-live=true",
+        &format!("videotestsrc is-live=true num-buffers={}", seconds * 30),
+        1,
+    );
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "TIME %U %S %M", "sh", "-c"])
+        .arg(format!("exec gst-launch-1.0 -q -e {launch}"))
+        .env(
+            "GST_PLUGIN_PATH",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/release"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("/usr/bin/time (Debian package time; ./run setup)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("TIME "))
+        .unwrap_or("");
+    let v: Vec<f64> = line
+        .split(' ')
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    assert!(v.len() == 3 && out.status.success(), "{launch}: {err}");
+    Run {
+        cpu_s: v[0] + v[1],
+        rss_mb: v[2] / 1024.0,
+    }
 }

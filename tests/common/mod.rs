@@ -6,6 +6,7 @@ pub mod bench;
 pub mod ffmpeg7;
 pub mod live;
 pub mod nginx;
+pub mod stamp;
 pub mod standin;
 
 use gst::prelude::*;
