@@ -27,7 +27,7 @@ pub fn median(v: &mut [f64]) -> (f64, f64, f64) {
     if n == 0 {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
-    let mid = if n % 2 == 0 {
+    let mid = if n.is_multiple_of(2) {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     } else {
         v[n / 2]
