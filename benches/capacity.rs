@@ -81,47 +81,42 @@ fn trial(n: usize, seconds: u32, branch: &dyn Fn(usize) -> String) -> f64 {
     worst
 }
 
-/// The largest N (at most `max`) that runs in real time: doubling until a run is not, then bisecting.
-/// Returns it with every (N, worst fraction delivered) tried, in order.
-fn capacity(
-    start: usize,
+/// The search for the largest N (at most `max`) that runs in real time: N doubles from `start` until a
+/// trial does not keep up (or `max` is reached), then is bisected. Keeps every (N, worst fraction
+/// delivered) tried, in order.
+struct Search {
     max: usize,
-    seconds: u32,
-    branch: &dyn Fn(usize) -> String,
-) -> (usize, Vec<(usize, f64)>) {
-    let mut tried = Vec::new();
-    let mut run = |n: usize| {
-        let f = trial(n, seconds, branch);
-        eprintln!(
-            "{n} streams: worst stream delivered {:.1} % of its frames",
-            f * 100.0
-        );
-        tried.push((n, f));
-        f >= 0.95
-    };
-    let (mut good, mut bad) = (0, None);
-    // Both sides sustain a few streams on any machine this runs on: start there.
-    let mut n = start.clamp(1, max);
-    while n <= max {
-        if run(n) {
-            good = n;
-            n *= 2;
+    good: usize,
+    bad: Option<usize>,
+    next: Option<usize>,
+    tried: Vec<(usize, f64)>,
+}
+
+impl Search {
+    fn new(start: usize, max: usize) -> Search {
+        Search {
+            max,
+            good: 0,
+            bad: None,
+            next: Some(start.clamp(1, max.max(1))),
+            tried: Vec::new(),
+        }
+    }
+
+    fn report(&mut self, n: usize, delivered: f64) {
+        self.tried.push((n, delivered));
+        if delivered >= 0.95 {
+            self.good = n;
         } else {
-            bad = Some(n);
-            break;
+            self.bad = Some(n);
         }
+        self.next = match self.bad {
+            None if n < self.max => Some((n * 2).min(self.max)),
+            None => None,
+            Some(hi) if hi - self.good > 1 => Some((self.good + hi) / 2),
+            Some(_) => None,
+        };
     }
-    if let Some(mut hi) = bad {
-        while hi - good > 1 {
-            let mid = (good + hi) / 2;
-            if run(mid) {
-                good = mid;
-            } else {
-                hi = mid;
-            }
-        }
-    }
-    (good, tried)
 }
 
 fn main() {
@@ -139,8 +134,26 @@ fn main() {
     let ours =
         |i: usize| format!("{SOURCE} ! nvencstreamsink mode=rtmp url={url}cap{i} {SETTINGS}");
     let hand = |i: usize| reference.replace("capX", &format!("cap{i}"));
-    let (n_ours, f_ours) = capacity(start, max, seconds, &ours);
-    let (n_hand, f_hand) = capacity(start, max, seconds, &hand);
+    // Both searches advance together, one trial of each side in turn, so that both meet the same
+    // load of this shared machine.
+    let sides: [(&str, &dyn Fn(usize) -> String); 2] =
+        [("nvencstreamsink", &ours), ("hand-written", &hand)];
+    let mut searches = [Search::new(start, max), Search::new(start, max)];
+    while searches.iter().any(|s| s.next.is_some()) {
+        for (search, (name, branch)) in searches.iter_mut().zip(sides) {
+            if let Some(n) = search.next {
+                let f = trial(n, seconds, branch);
+                eprintln!(
+                    "{name}, {n} streams: worst stream delivered {:.1} % of its frames",
+                    f * 100.0
+                );
+                search.report(n, f);
+            }
+        }
+    }
+    let [ours_search, hand_search] = searches;
+    let (n_ours, f_ours) = (ours_search.good, ours_search.tried);
+    let (n_hand, f_hand) = (hand_search.good, hand_search.tried);
     drop(ng);
     let tried = |t: &[(usize, f64)]| {
         t.iter()
@@ -152,7 +165,7 @@ fn main() {
         "## Streams per machine (issue #9)\n\n\
          640×360 at 30 fps, software H.264 (`{SETTINGS}`), N streams in one process, each to its own \
          stream on one nginx-rtmp. Real time = every stream delivers ≥ 95 % of its frames to its \
-         rtmp2sink over {seconds} s after a {} s warm-up; N starts at {start} and doubles until it does not, then is bisected (at most {max}). The hand-written \
+         rtmp2sink over {seconds} s after a {} s warm-up; N starts at {start} and doubles until it does not, then is bisected (at most {max}); one trial per N, the two sides' trials taken in turn. The hand-written \
          line is read off the running element. Command: `./run bench`.\n\n\
          | | streams sustained | N tried: worst stream's frames delivered (%) |\n|---|---|---|\n\
          | nvencstreamsink | **{n_ours}** | {} |\n| hand-written pipelines | **{n_hand}** | {} |\n\n\

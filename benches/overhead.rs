@@ -38,6 +38,14 @@ fn main() {
          |---|---|---|---|---|---|---|\n"
     );
     let mut lines = String::new();
+    let mut split = String::from(
+        "\nRSS split into its two parts (peaks of RssAnon and RssFile in /proc/PID/status, sampled every \
+         200 ms): anonymous memory is what the process allocates (heap, stacks, video buffers); \
+         file-backed pages are the code and read-only data of the program and of the libraries and \
+         plugins it loaded, shared with every other process that maps the same files.\n\n\
+         | transport | anonymous MB, nvencstreamsink | anonymous MB, hand-written | ratio | file-backed MB, nvencstreamsink | file-backed MB, hand-written | difference MB |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
     for transport in ["SRT", "RTMP"] {
         let (ours, reference) = if transport == "SRT" {
             let port = free_port();
@@ -59,7 +67,7 @@ fn main() {
             )
         };
         lines.push_str(&format!("- {transport}, hand-written: `{reference}`\n"));
-        let (mut cpu, mut rss) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        let mut runs: [Vec<bench::Run>; 2] = [Vec::new(), Vec::new()];
         for _ in 0..rounds {
             for (i, launch) in [&ours, &reference].into_iter().enumerate() {
                 let port_peer = (transport == "SRT").then(|| {
@@ -73,24 +81,23 @@ fn main() {
                 });
                 let r = bench::timed_launch(launch, seconds);
                 drop(port_peer);
-                let (c, m) = if i == 0 {
-                    (&mut cpu.0, &mut rss.0)
-                } else {
-                    (&mut cpu.1, &mut rss.1)
-                };
-                c.push(r.cpu_s);
-                m.push(r.rss_mb);
                 eprintln!(
-                    "{transport} {}: {:.2} s CPU, {:.1} MB",
+                    "{transport} {}: {:.2} s CPU, {:.1} MB ({:.1} anonymous, {:.1} file-backed)",
                     ["ours", "hand-written"][i],
                     r.cpu_s,
-                    r.rss_mb
+                    r.rss_mb,
+                    r.anon_mb,
+                    r.file_mb
                 );
+                runs[i].push(r);
             }
         }
-        let (oc, hc) = (bench::median(&mut cpu.0), bench::median(&mut cpu.1));
-        let (or, hr) = (bench::median(&mut rss.0), bench::median(&mut rss.1));
+        let med = |i: usize, f: fn(&bench::Run) -> f64| {
+            bench::median(&mut runs[i].iter().map(f).collect::<Vec<_>>())
+        };
         let cell = |v| bench::cell(v, 2);
+        let (oc, hc) = (med(0, |r| r.cpu_s), med(1, |r| r.cpu_s));
+        let (or, hr) = (med(0, |r| r.rss_mb), med(1, |r| r.rss_mb));
         md.push_str(&format!(
             "| {transport} | {} | {} | {:.3} | {} | {} | {:.3} |\n",
             cell(oc),
@@ -100,8 +107,20 @@ fn main() {
             cell(hr),
             or.0 / hr.0
         ));
+        let (oa, ha) = (med(0, |r| r.anon_mb), med(1, |r| r.anon_mb));
+        let (of, hf) = (med(0, |r| r.file_mb), med(1, |r| r.file_mb));
+        split.push_str(&format!(
+            "| {transport} | {} | {} | {:.3} | {} | {} | {:+.2} |\n",
+            cell(oa),
+            cell(ha),
+            oa.0 / ha.0,
+            cell(of),
+            cell(hf),
+            of.0 - hf.0
+        ));
     }
     drop(ng);
+    md.push_str(&split);
     md.push_str("\nThe hand-written lines, as read off the element:\n\n");
     md.push_str(&lines);
     md.push('\n');

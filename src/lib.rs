@@ -5,7 +5,9 @@
 //!
 //! Elements:
 //! - `nvencstreamsink`: the all-in-one encode-and-stream sink bin.
-//! - `rtspsharedserver`: many named RTSP streams on one port, shared media.
+//! - `rtspsharedserver` lives in the companion plugin `tdstreamrtsp` (`tdstreamrtsp/`), so that a
+//!   process that streams RTMP or SRT does not load gst-rtsp-server; `nvencstreamsink mode=rtsp-server`
+//!   creates it by name.
 //! - `tdeflvmux`: enhanced FLV (H.265/AV1 over RTMP) for GStreamer versions without `eflvmux`.
 //! - `tdmetainject`, `tdmetaembed`, `tdmetaextract`: per-frame metadata (`TdFrameMeta`) attached to
 //!   frames, carried in H.264/H.265 SEI through any transport, and read back.
@@ -24,7 +26,6 @@ pub mod nvencstreamsink;
 pub mod plugins;
 pub mod reconnect;
 pub mod rtsp;
-pub mod rtspsharedserver;
 pub mod secrets;
 mod sync;
 pub mod tdeflvmux;
@@ -36,7 +37,6 @@ pub mod url;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     nvencstreamsink::register(plugin)?;
-    rtspsharedserver::register(plugin)?;
     meta::frame_meta::register();
     tdmetainject::register(plugin)?;
     tdmetaembed::register(plugin)?;

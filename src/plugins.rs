@@ -17,7 +17,9 @@ pub fn package_of(factory: &str) -> &'static str {
         | "voaacenc" | "opusparse" => "gstreamer1.0-plugins-bad",
         "avenc_aac" => "gstreamer1.0-libav",
         "tdeflvmux" => "tdstream itself (libgsttdstream.so)",
-        "rtspsharedserver" => "tdstream itself (libgsttdstream.so) and libgstrtspserver-1.0-0",
+        "rtspsharedserver" => {
+            "tdstream's RTSP server plugin (libgsttdstreamrtsp.so, built and installed with libgsttdstream.so) and libgstrtspserver-1.0-0"
+        }
         "fdkaacenc" => "gstreamer1.0-fdkaac",
         _ => "the GStreamer plugin that provides it (see gst-inspect-1.0)",
     }

@@ -1,7 +1,7 @@
-//! The element's public interface (properties with types, defaults, ranges and blurbs; enum values;
-//! pad templates; signals) against the committed `docs/plugins/tdstream.json`, so that an accidental
-//! change fails here. After an intended change: `TDSTREAM_UPDATE_INTERFACE=1 cargo test --test interface`
-//! and commit the file.
+//! The elements' public interface (properties with types, defaults, ranges and blurbs; enum values;
+//! pad templates; signals) of both plugins against the committed `docs/plugins/tdstream.json` and
+//! `docs/plugins/tdstreamrtsp.json`, so that an accidental change fails here. After an intended
+//! change: `TDSTREAM_UPDATE_INTERFACE=1 cargo test --test interface` and commit the files.
 
 mod common;
 
@@ -112,26 +112,27 @@ fn describe(factory_name: &str) -> Value {
 #[test]
 fn interface_matches_the_committed_dump() {
     common::init();
-    let plugin = gst::Registry::get()
-        .find_plugin("tdstream")
-        .expect("plugin");
-    let mut elements = serde_json::Map::new();
-    for f in gst::Registry::get().features_by_plugin("tdstream") {
-        if f.downcast_ref::<gst::ElementFactory>().is_some() {
-            elements.insert(f.name().to_string(), describe(&f.name()));
+    // Both plugins: tdstream, and tdstreamrtsp (the RTSP server, a library of its own).
+    for name in ["tdstream", "tdstreamrtsp"] {
+        let plugin = gst::Registry::get().find_plugin(name).expect("plugin");
+        let mut elements = serde_json::Map::new();
+        for f in gst::Registry::get().features_by_plugin(name) {
+            if f.downcast_ref::<gst::ElementFactory>().is_some() {
+                elements.insert(f.name().to_string(), describe(&f.name()));
+            }
         }
+        let now = json!({"plugin": plugin.plugin_name().to_string(), "description": plugin.description().to_string(), "elements": elements});
+        let text = serde_json::to_string_pretty(&now).expect("json") + "\n";
+        let path = format!("{}/docs/plugins/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("TDSTREAM_UPDATE_INTERFACE").is_some() {
+            std::fs::write(&path, &text).expect("write dump");
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "the {name} plugin's interface changed. If intended: TDSTREAM_UPDATE_INTERFACE=1 cargo test \
+             --test interface, then commit docs/plugins/{name}.json. Now:\n{text}"
+        );
     }
-    let now = json!({"plugin": plugin.plugin_name().to_string(), "description": plugin.description().to_string(), "elements": elements});
-    let text = serde_json::to_string_pretty(&now).expect("json") + "\n";
-    let path = format!("{}/docs/plugins/tdstream.json", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var_os("TDSTREAM_UPDATE_INTERFACE").is_some() {
-        std::fs::write(&path, &text).expect("write dump");
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == text,
-        "the plugin interface changed. If intended: TDSTREAM_UPDATE_INTERFACE=1 cargo test --test interface, \
-         then commit docs/plugins/tdstream.json. Now:\n{text}"
-    );
 }

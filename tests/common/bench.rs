@@ -17,6 +17,10 @@ pub fn init_or_exit() {
         eprintln!("tdstream: {e}");
         std::process::exit(1);
     }
+    if let Err(e) = gsttdstreamrtsp::plugin_register_static() {
+        eprintln!("tdstreamrtsp: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// (median, min, max); NaN for no values. The median of an even number of values is the mean of the
@@ -157,9 +161,25 @@ pub fn hand_written_elements(
 }
 
 /// What one `gst-launch-1.0` process cost, from the kernel's rusage (GNU time).
+/// What one `gst-launch-1.0` process cost: CPU and peak RSS from the kernel's rusage (GNU time), and the
+/// peaks of RSS's two parts (sampled from /proc/PID/status every 200 ms): anonymous memory (heap,
+/// stacks, buffers: what the process allocates) and file-backed pages (code and read-only data of the
+/// program and the libraries and plugins it loaded, shared with every process that maps them).
 pub struct Run {
     pub cpu_s: f64,
     pub rss_mb: f64,
+    pub anon_mb: f64,
+    pub file_mb: f64,
+}
+
+/// RssAnon and RssFile of `pid` in MB.
+fn rss_parts(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |key: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse::<f64>().ok()
+    };
+    Some((kb("RssAnon:")? / 1024.0, kb("RssFile:")? / 1024.0))
 }
 
 /// One `gst-launch-1.0` process of `launch` (which starts with a live `videotestsrc` at 30 fps) for
@@ -170,7 +190,7 @@ pub fn timed_launch(launch: &str, seconds: u32) -> Run {
         &format!("videotestsrc is-live=true num-buffers={}", seconds * 30),
         1,
     );
-    let out = Command::new("/usr/bin/time")
+    let mut child = Command::new("/usr/bin/time")
         .args(["-f", "TIME %U %S %M", "sh", "-c"])
         .arg(format!("exec gst-launch-1.0 -q -e {launch}"))
         .env(
@@ -179,9 +199,34 @@ pub fn timed_launch(launch: &str, seconds: u32) -> Run {
         )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .expect("/usr/bin/time (Debian package time; ./run setup)");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = stderr {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        text
+    });
+    // gst-launch-1.0 is GNU time's child (sh execs it).
+    let time_pid = child.id();
+    let (mut anon, mut file) = (0f64, 0f64);
+    let deadline = std::time::Instant::now() + Duration::from_secs(u64::from(seconds) + 60);
+    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+        let launched =
+            std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children"))
+                .ok()
+                .and_then(|c| c.split_whitespace().next()?.parse::<u32>().ok());
+        if let Some((a, f)) = launched.and_then(rss_parts) {
+            anon = anon.max(a);
+            file = file.max(f);
+        }
+        std::thread::park_timeout(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let status = child.wait();
+    let err = reader.join().unwrap_or_default();
     let line = err
         .lines()
         .rev()
@@ -192,9 +237,14 @@ pub fn timed_launch(launch: &str, seconds: u32) -> Run {
         .skip(1)
         .filter_map(|x| x.parse().ok())
         .collect();
-    assert!(v.len() == 3 && out.status.success(), "{launch}: {err}");
+    assert!(
+        v.len() == 3 && status.is_ok_and(|s| s.success()),
+        "{launch}: {err}"
+    );
     Run {
         cpu_s: v[0] + v[1],
         rss_mb: v[2] / 1024.0,
+        anon_mb: anon,
+        file_mb: file,
     }
 }

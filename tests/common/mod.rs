@@ -21,6 +21,7 @@ pub fn init() {
     INIT.call_once(|| {
         gst::init().expect("gst::init");
         gsttdstream::plugin_register_static().expect("register tdstream");
+        gsttdstreamrtsp::plugin_register_static().expect("register tdstreamrtsp");
     });
 }
 

@@ -1,11 +1,6 @@
-//! The RTSP side of tdstream: pure helpers (names, URLs, payloaders, credentials, keyframe rate
-//! limiting) here, the process-wide server registry in [`registry`], the shared-media feeder in
-//! [`feeder`].
-
-pub mod feeder;
-pub mod prepared;
-pub mod registry;
-pub mod rtcp;
+//! The RTSP side's pure helpers (names, URLs, payloaders, credentials, keyframe rate limiting), shared
+//! by both plugins: `nvencstreamsink` checks `stream-name` with them before it starts, and the RTSP
+//! server plugin (`tdstreamrtsp/`, which compiles this file as its `rtsp::names`) builds on them.
 
 use std::time::{Duration, Instant};
 
