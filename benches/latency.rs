@@ -10,7 +10,7 @@
 //! read off nvencstreamsink's running `x264enc` (bitrate and VBV, preset, tune, keyframe interval,
 //! x264 options, profile), plus its own low-latency output flag (`-flush_packets 1`).
 //!
-//! `./run bench` runs it (LATENCY_SECONDS per run, default 10; LATENCY_ROUNDS, default 3) and writes
+//! `./run bench` runs it (LATENCY_SECONDS per run, default 8; LATENCY_ROUNDS, default 3) and writes
 //! target/bench/latency.md.
 
 #[path = "../tests/common/mod.rs"]
@@ -310,7 +310,7 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 
 fn main() {
     bench::init_or_exit();
-    let seconds = bench::env_u32("LATENCY_SECONDS", 10);
+    let seconds = bench::env_u32("LATENCY_SECONDS", 8);
     let rounds = bench::env_u32("LATENCY_ROUNDS", 3);
     let frames = seconds * 30;
     let decode = "tdmetaextract ! avdec_h264 ! fakesink name=out sync=false async=false";

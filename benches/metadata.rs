@@ -155,7 +155,7 @@ fn micro(md: &mut String) {
 /// 16 channels and a 4×4 table on every frame (embedded by nvencstreamsink), once without; one
 /// `gst-launch-1.0` process per run under GNU time, alternating.
 fn pipeline_cpu(md: &mut String) {
-    let seconds = common::bench::env_u32("METADATA_SECONDS", 20);
+    let seconds = common::bench::env_u32("METADATA_SECONDS", 15);
     let rounds = common::bench::env_u32("METADATA_ROUNDS", 3);
     let source =
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=1280,height=720,framerate=30/1";
