@@ -58,18 +58,25 @@ fn launch(line: &str) -> gst::Pipeline {
         .expect("pipeline")
 }
 
-fn ours(frames: u32, props: &str) -> Sender {
-    let pipeline = launch(&format!(
-        "{} ! tdmetainject ! nvencstreamsink name=s {props} {SETTINGS}",
-        SOURCE.replacen(
-            "is-live=true",
-            &format!("is-live=true num-buffers={frames}"),
-            1
-        )
-    ));
+/// `frames` pictures of SOURCE, each stamped with the wall-clock time, into `tail`.
+fn stamped(frames: u32, tail: &str) -> gst::Pipeline {
+    let source = SOURCE.replacen(
+        "is-live=true",
+        &format!("is-live=true num-buffers={frames}"),
+        1,
+    );
+    let pipeline = launch(&format!("{source} ! {tail}"));
     if let Some(e) = pipeline.by_name("stamp") {
         stamp::stamp_at(&e);
     }
+    pipeline
+}
+
+fn ours(frames: u32, props: &str) -> Sender {
+    let pipeline = stamped(
+        frames,
+        &format!("tdmetainject ! nvencstreamsink name=s {props} {SETTINGS}"),
+    );
     Sender {
         pipeline,
         ffmpeg: None,
@@ -99,17 +106,7 @@ fn ffmpeg(frames: u32, x264: &[String], output: &[&str]) -> Sender {
         .spawn()
         .expect("ffmpeg (Debian package ffmpeg; ./run setup)");
     let fd = child.stdin.as_ref().map_or(-1, |s| s.as_raw_fd());
-    let pipeline = launch(&format!(
-        "{} ! fdsink fd={fd} sync=false",
-        SOURCE.replacen(
-            "is-live=true",
-            &format!("is-live=true num-buffers={frames}"),
-            1
-        )
-    ));
-    if let Some(e) = pipeline.by_name("stamp") {
-        stamp::stamp_at(&e);
-    }
+    let pipeline = stamped(frames, &format!("fdsink fd={fd} sync=false"));
     Sender {
         pipeline,
         ffmpeg: Some(Peer {
