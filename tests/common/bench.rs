@@ -212,19 +212,29 @@ pub fn timed_launch(launch: &str, seconds: u32) -> Run {
     // gst-launch-1.0 is GNU time's child (sh execs it).
     let time_pid = child.id();
     let (mut anon, mut file) = (0f64, 0f64);
+    let mut launched = None;
     let deadline = std::time::Instant::now() + Duration::from_secs(u64::from(seconds) + 60);
     while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-        let launched =
-            std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children"))
-                .ok()
-                .and_then(|c| c.split_whitespace().next()?.parse::<u32>().ok());
+        launched = std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse::<u32>().ok())
+            .or(launched);
         if let Some((a, f)) = launched.and_then(rss_parts) {
             anon = anon.max(a);
             file = file.max(f);
         }
         std::thread::park_timeout(Duration::from_millis(200));
     }
-    let _ = child.kill();
+    if matches!(child.try_wait(), Ok(None)) {
+        // Past the deadline: stop gst-launch-1.0 itself (by pid; it holds the stderr pipe the reader
+        // waits on), then GNU time.
+        if let Some(pid) = launched {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = child.kill();
+    }
     let status = child.wait();
     let err = reader.join().unwrap_or_default();
     let line = err

@@ -51,11 +51,11 @@ pub fn age_us(luma: &[u8], stride: usize, now_us: i64) -> Option<i64> {
     (check(value) == word & 0xff).then(|| (now_us - value as i64) & MASK)
 }
 
-fn luma_of(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<(gst_video::VideoInfo, usize)> {
+/// The video format on `pad` (mapping a frame with it checks the buffer's size; `write` and `age_us`
+/// check the plane's).
+fn video_info(pad: &gst::Pad) -> Option<gst_video::VideoInfo> {
     let caps = pad.current_caps()?;
-    let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
-    let stride = usize::try_from(*info.stride().first()?).ok()?;
-    (buffer.size() >= stride * BLOCK).then_some((info, stride))
+    gst_video::VideoInfo::from_caps(&caps).ok()
 }
 
 /// Stamps every picture leaving `element`'s source pad with the wall-clock time.
@@ -68,7 +68,7 @@ pub fn stamp_at(element: &gst::Element) {
             return gst::PadProbeReturn::Ok;
         };
         let now = gsttdstream::meta::latency::now_us();
-        if let Some((info, _)) = luma_of(pad, buffer) {
+        if let Some(info) = video_info(pad) {
             if let Ok(mut frame) =
                 gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), &info)
             {
@@ -91,7 +91,7 @@ pub fn read_at(element: &gst::Element, sample: impl Fn(Option<f64>) + Send + Syn
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let now = gsttdstream::meta::latency::now_us();
         if let Some(buffer) = info.buffer() {
-            let age = luma_of(pad, buffer).and_then(|(info, _)| {
+            let age = video_info(pad).and_then(|info| {
                 let frame =
                     gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
                 let stride = frame.plane_stride()[0] as usize;
