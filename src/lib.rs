@@ -34,6 +34,7 @@ pub mod tdmetaextract;
 pub mod tdmetainject;
 pub mod transport;
 pub mod url;
+pub mod webrtc;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     nvencstreamsink::register(plugin)?;

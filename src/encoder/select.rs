@@ -237,6 +237,26 @@ fn build(
     Ok((element, config))
 }
 
+/// Configures an encoder that something else created (webrtcsink's per-viewer encoders): the same table
+/// as for our own, chosen by the element's factory. Returns the warnings of the table.
+pub fn configure_existing(
+    element: &gst::Element,
+    settings: &EncoderSettings,
+) -> Result<Vec<String>, String> {
+    let factory = element
+        .factory()
+        .ok_or_else(|| "the encoder has no factory".to_string())?;
+    let schema = ClassSchema::for_factory(&factory)
+        .ok_or_else(|| format!("{}: its plugin could not be loaded", factory.name()))?;
+    let config = configure(
+        catalog::family_of(factory.name().as_str()),
+        settings,
+        &schema,
+    );
+    apply(element, &config)?;
+    Ok(config.warnings)
+}
+
 /// Sets every property of `config` on `element`, converting to each property's exact type.
 pub fn apply(element: &gst::Element, config: &EncoderConfig) -> Result<(), String> {
     for (name, value) in &config.props {

@@ -20,14 +20,8 @@ fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MissingElemen
     Ok(f)
 }
 
-/// The video chain, in link order; the first element takes raw video, the last gives parsed video with
-/// `out_caps`.
-pub fn video(
-    plan: &Plan,
-    chosen: &Chosen,
-    out_caps: gst::Caps,
-) -> Result<Vec<gst::Element>, MissingElement> {
-    let codec = plan.encoder.codec;
+/// The raw part of the video chain: `queue ! videoconvert ! [videorate ! fps caps]`.
+pub fn raw_video(plan: &Plan) -> Result<Vec<gst::Element>, MissingElement> {
     let mut chain = Vec::new();
     let queue = plugins::make("queue", "video-queue", "the video input")?;
     chain.push(queue);
@@ -43,6 +37,18 @@ pub fn video(
             .build();
         chain.push(capsfilter("fps-caps", caps)?);
     }
+    Ok(chain)
+}
+
+/// The video chain, in link order; the first element takes raw video, the last gives parsed video with
+/// `out_caps`.
+pub fn video(
+    plan: &Plan,
+    chosen: &Chosen,
+    out_caps: gst::Caps,
+) -> Result<Vec<gst::Element>, MissingElement> {
+    let codec = plan.encoder.codec;
+    let mut chain = raw_video(plan)?;
     let raw = gst::Caps::builder("video/x-raw")
         .field("format", chosen.config.input_format)
         .build();
@@ -144,6 +150,11 @@ pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElem
     };
     if let Err(e) = result {
         gst::warning!(gst::CAT_DEFAULT, "audio bitrate not set: {e}");
+    }
+    let webrtc = matches!(plan.target, super::plan::Target::Webrtc(_));
+    if webrtc && enc.find_property("perfect-timestamp").is_some() {
+        // Browsers' Opus decoders over WebRTC expect perfect timestamps.
+        enc.set_property("perfect-timestamp", true);
     }
     chain.push(enc);
     if plan.audio_codec == AudioCodec::Mp3 {

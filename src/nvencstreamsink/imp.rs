@@ -310,6 +310,7 @@ impl NvencStreamSink {
             Target::Rtmp(t) => t.redacted(),
             Target::Srt(t) => t.redacted(),
             Target::Rtsp(t) => format!("rtsp://<this host>:{}/{}", t.port, t.stream_name),
+            Target::Webrtc(t) => crate::webrtc::shown(&t.url),
         };
         gst::info!(
             CAT,
@@ -330,7 +331,8 @@ impl NvencStreamSink {
             mode: settings.mode,
             target_shown,
             enhanced_rtmp: match (&plan.target, plan.flv) {
-                (Target::Rtmp(_), FlvMuxer::Legacy) | (Target::Srt(_) | Target::Rtsp(_), _) => None,
+                (Target::Rtmp(_), FlvMuxer::Legacy)
+                | (Target::Srt(_) | Target::Rtsp(_) | Target::Webrtc(_), _) => None,
                 (Target::Rtmp(_), _) => Some(plan.encoder.codec.nick()),
             },
             network_sink: None,
@@ -418,6 +420,91 @@ impl NvencStreamSink {
         audio_linked: bool,
         state: &mut State,
     ) -> Result<(), gst::StateChangeError> {
+        let with_audio = audio_linked || plan.silent_audio;
+        let transport = transport::build(plan, with_audio)
+            .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
+        let per_viewer = matches!(&plan.target, Target::Webrtc(t) if t.per_viewer);
+        let video = if per_viewer {
+            // webrtcsink encodes for each viewer.
+            state.encoder_name = "webrtcsink (per viewer)".into();
+            chain::raw_video(plan)
+        } else {
+            let chosen = self.choose_encoder(plan, state)?;
+            chain::video(plan, &chosen, transport.video_caps.clone())
+        }
+        .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
+        let transport_el: gst::Element = transport.bin.clone().upcast();
+        self.add_child(&transport_el, state)?;
+        state.network_sink = transport.network_sink.clone();
+        state.link = transport.link.clone();
+        self.add_chain(&video, state)?;
+        let link = |chain: &[gst::Element], pad: &str| -> Result<(), gst::StateChangeError> {
+            let last = chain.last().ok_or(gst::StateChangeError)?;
+            last.link_pads(Some("src"), &transport_el, Some(pad))
+                .map_err(|e| {
+                    self.fail(
+                        gst::CoreError::Negotiation,
+                        &format!("linking {pad} to the transport: {e}"),
+                    )
+                })
+        };
+        link(&video, "video")?;
+        if let (Some(first), Some(pad)) = (video.first(), self.video_pad.get()) {
+            if let Some(target) = first.static_pad("sink") {
+                let _ = pad.set_target(Some(&target));
+            }
+        }
+        self.link_audio(plan, audio_linked, &video, &link, state)?;
+        if let Some(encoder) = &state.encoder {
+            self.install_probes(&video, encoder);
+        }
+        if let Some(link) = &transport.link {
+            let c = Arc::clone(&self.counters);
+            link.set_on_new_sink(Box::new(move |sink| count_bytes(sink, &c, None)));
+        } else if let Some(sink) = &transport.network_sink {
+            let listener =
+                matches!(&plan.target, Target::Srt(t) if t.mode == crate::url::SrtMode::Listener);
+            if listener {
+                self.follow_callers(sink);
+                count_bytes(sink, &self.counters, None);
+            } else {
+                count_bytes(sink, &self.counters, Some(self.obj().downgrade()));
+            }
+        }
+        Ok(())
+    }
+
+    fn link_audio(
+        &self,
+        plan: &Plan,
+        audio_linked: bool,
+        video: &[gst::Element],
+        link: &dyn Fn(&[gst::Element], &str) -> Result<(), gst::StateChangeError>,
+        state: &mut State,
+    ) -> Result<(), gst::StateChangeError> {
+        if !(audio_linked || plan.silent_audio) {
+            return Ok(());
+        }
+        let audio = chain::audio(plan, !audio_linked)
+            .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
+        self.add_chain(&audio, state)?;
+        link(&audio, "audio")?;
+        if !audio_linked {
+            Self::end_with_video(video, &audio);
+        } else if let (Some(first), Some(pad)) = (audio.first(), self.audio_pad.get()) {
+            if let Some(target) = first.static_pad("sink") {
+                let _ = pad.set_target(Some(&target));
+            }
+        }
+        Ok(())
+    }
+
+    /// Chooses and configures the encoder, and records it in `state`.
+    fn choose_encoder(
+        &self,
+        plan: &Plan,
+        state: &mut State,
+    ) -> Result<select::Chosen, gst::StateChangeError> {
         let settings = lock(&self.settings).clone();
         let chosen = select::choose(
             settings.encoder_policy,
@@ -454,67 +541,7 @@ impl NvencStreamSink {
         state.encoder_name = chosen.factory.clone();
         state.is_nvenc = chosen.is_nvenc;
         state.fallback_reason = chosen.fallback_reason.clone();
-
-        let with_audio = audio_linked || plan.silent_audio;
-        let transport = transport::build(plan, with_audio)
-            .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
-        let transport_el: gst::Element = transport.bin.clone().upcast();
-        self.add_child(&transport_el, state)?;
-        state.network_sink = transport.network_sink.clone();
-        state.link = transport.link.clone();
-
-        let video = chain::video(plan, &chosen, transport.video_caps.clone())
-            .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
-        self.add_chain(&video, state)?;
-        let link = |chain: &[gst::Element], pad: &str| -> Result<(), gst::StateChangeError> {
-            let last = chain.last().ok_or(gst::StateChangeError)?;
-            last.link_pads(Some("src"), &transport_el, Some(pad))
-                .map_err(|e| {
-                    self.fail(
-                        gst::CoreError::Negotiation,
-                        &format!("linking {pad} to the transport: {e}"),
-                    )
-                })
-        };
-        link(&video, "video")?;
-        if let (Some(first), Some(pad)) = (video.first(), self.video_pad.get()) {
-            if let Some(target) = first.static_pad("sink") {
-                let _ = pad.set_target(Some(&target));
-            }
-        }
-
-        if with_audio {
-            let audio = chain::audio(plan, !audio_linked)
-                .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
-            self.add_chain(&audio, state)?;
-            link(&audio, "audio")?;
-            if !audio_linked {
-                Self::end_with_video(&video, &audio);
-            }
-            if audio_linked {
-                let pad = self.audio_pad.get();
-                if let (Some(first), Some(pad)) = (audio.first(), pad) {
-                    if let Some(target) = first.static_pad("sink") {
-                        let _ = pad.set_target(Some(&target));
-                    }
-                }
-            }
-        }
-        self.install_probes(&video, &chosen.element);
-        if let Some(link) = &transport.link {
-            let c = Arc::clone(&self.counters);
-            link.set_on_new_sink(Box::new(move |sink| count_bytes(sink, &c, None)));
-        } else if let Some(sink) = &transport.network_sink {
-            let listener =
-                matches!(&plan.target, Target::Srt(t) if t.mode == crate::url::SrtMode::Listener);
-            if listener {
-                self.follow_callers(sink);
-                count_bytes(sink, &self.counters, None);
-            } else {
-                count_bytes(sink, &self.counters, Some(self.obj().downgrade()));
-            }
-        }
-        Ok(())
+        Ok(chosen)
     }
 
     /// The silent audio source is live and endless: end it when the video ends, so the muxer (and the

@@ -45,15 +45,32 @@ pub enum Mode {
     )]
     Srt = 2,
     #[enum_value(
-        name = "WebRTC peer via signalling at url (not available yet: issue #7)",
+        name = "WebRTC: webrtcsink, registered with the gst-plugins-rs signalling server at url (ws:// or wss://); every viewer that asks gets the stream",
         nick = "webrtc"
     )]
     Webrtc = 3,
     #[enum_value(
-        name = "WHIP client to the endpoint at url (not available yet: issue #7)",
+        name = "WHIP: whipclientsink, publishing to the WHIP endpoint at url (http:// or https://), bearer-token if set",
         nick = "whip"
     )]
     Whip = 4,
+}
+
+/// Who encodes for WebRTC and WHIP.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamWebrtcEncode")]
+pub enum WebrtcEncode {
+    #[enum_value(
+        name = "Shared: this bin encodes once (NVENC, all settings, metadata SEI), every viewer gets the same H.264 at a fixed bitrate",
+        nick = "shared"
+    )]
+    Shared = 0,
+    #[enum_value(
+        name = "Per viewer: webrtcsink encodes for each viewer with congestion control (our settings via encoder-setup, SEI via request-encoded-filter)",
+        nick = "per-viewer"
+    )]
+    PerViewer = 1,
 }
 
 /// Audio codec (TouchDesigner: *Audio Codec*).
@@ -69,7 +86,7 @@ pub enum AudioCodec {
     )]
     Aac = 1,
     #[enum_value(
-        name = "Opus (opusenc), 48 kHz: SRT, WebRTC; not in FLV/RTMP",
+        name = "Opus (opusenc), 48 kHz: SRT, WebRTC/WHIP (where it is the default and the only choice); not in FLV/RTMP",
         nick = "opus"
     )]
     Opus = 2,

@@ -2,10 +2,11 @@
 //! fails at start with a message that names the property and the fix.
 
 use super::props::Settings;
-use super::{AudioCodec, Mode, SilentAudio};
+use super::{AudioCodec, Mode, SilentAudio, WebrtcEncode};
 use crate::encoder::{Codec, EncoderSettings, Profile};
 use crate::secrets::Redactor;
 use crate::url::{RtmpTarget, SrtTarget, UrlError};
+use crate::webrtc::{self, IceError, WebrtcTarget};
 
 pub const MAX_MBPS: f64 = 2000.0;
 pub const MIN_MBPS: f64 = 0.01;
@@ -57,6 +58,7 @@ pub enum Target {
     Rtmp(RtmpTarget),
     Srt(SrtTarget),
     Rtsp(RtspTarget),
+    Webrtc(WebrtcTarget),
 }
 
 #[derive(Debug, Clone)]
@@ -84,10 +86,13 @@ pub struct Plan {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
-    #[error("mode={mode} is not available in this version of tdstream yet ({issue}). Fix: set mode=rtmp, mode=srt or mode=rtsp-server")]
-    ModeNotYet {
-        mode: &'static str,
-        issue: &'static str,
+    #[error("{0}")]
+    Ice(#[from] IceError),
+    #[error("{setting} cannot be played by browsers over WebRTC: {why}. Fix: {fix}")]
+    Browser {
+        setting: String,
+        why: &'static str,
+        fix: &'static str,
     },
     #[error("{0}")]
     Rtsp(String),
@@ -159,18 +164,8 @@ fn check_range(
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     let mode_nick = match s.mode {
         Mode::RtspServer => "rtsp-server",
-        Mode::Webrtc => {
-            return Err(PlanError::ModeNotYet {
-                mode: "webrtc",
-                issue: "issue #7",
-            })
-        }
-        Mode::Whip => {
-            return Err(PlanError::ModeNotYet {
-                mode: "whip",
-                issue: "issue #7",
-            })
-        }
+        Mode::Webrtc => "webrtc",
+        Mode::Whip => "whip",
         Mode::Rtmp => "rtmp",
         Mode::Srt => "srt",
     };
@@ -192,7 +187,11 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
             }
             Target::Srt(t)
         }
-        _ => {
+        Mode::Webrtc | Mode::Whip => {
+            let t = webrtc_target(s, &mut redactor)?;
+            Target::Webrtc(t)
+        }
+        Mode::Rtmp => {
             let t = RtmpTarget::parse(&s.url)?;
             redactor.add(&t.stream_key);
             if let Some((name, _)) = t.stream_key.split_once('?') {
@@ -290,6 +289,18 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         }
         _ => {}
     }
+    let mut audio_codec = s.audio_codec;
+    let mut warnings = Vec::new();
+    if let Target::Webrtc(t) = &target {
+        audio_codec = browser_checks(s, mode_nick)?;
+        if t.per_viewer && s.encoder_name.is_some() {
+            warnings.push(
+                "encoder-name is not used with webrtc-encode=per-viewer: webrtcsink picks the encoder for each \
+                 viewer (NVENC where it ranks first) and tdstream applies its settings to it"
+                    .to_string(),
+            );
+        }
+    }
     if matches!(target, Target::Rtmp(_)) && s.audio_codec == AudioCodec::Opus {
         return Err(PlanError::AudioOnProtocol {
             codec: audio_nick(s.audio_codec),
@@ -299,7 +310,6 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         });
     }
 
-    let mut warnings = Vec::new();
     let mut encoder = e.clone();
     if e.profile == Profile::Baseline && e.max_bframes > 0 {
         warnings.push(format!(
@@ -332,7 +342,7 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         target,
         flv,
         encoder,
-        audio_codec: s.audio_codec,
+        audio_codec,
         audio_bitrate: s.audio_bitrate.saturating_mul(1000),
         silent_audio,
         fps: s.fps,
@@ -343,6 +353,72 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         rtmp_password: s.rtmp_password.clone(),
         warnings,
     })
+}
+
+fn webrtc_target(
+    s: &Settings,
+    redactor: &mut crate::secrets::Redactor,
+) -> Result<WebrtcTarget, PlanError> {
+    let whip = s.mode == Mode::Whip;
+    webrtc::check_url(&s.url, whip)?;
+    // Tokens in a WHIP URL's query or user information are secrets too.
+    let url = s.url.trim().to_string();
+    if let Some((_, q)) = url.split_once('?') {
+        redactor.add(q);
+    }
+    if let Some((_, rest)) = url.split_once("://") {
+        if let Some((user, _)) = rest.split('/').next().unwrap_or_default().rsplit_once('@') {
+            redactor.add(user);
+        }
+    }
+    let turn_servers = webrtc::parse_turn(&s.turn_servers)?;
+    for secret in webrtc::turn_secrets(&turn_servers) {
+        redactor.add(&secret);
+    }
+    if let Some(token) = &s.bearer_token {
+        redactor.add(token);
+    }
+    Ok(WebrtcTarget {
+        whip,
+        url,
+        stun_server: webrtc::parse_stun(&s.stun_server)?,
+        turn_servers,
+        ice_addresses: webrtc::parse_addresses(&s.ice_addresses)?,
+        bearer_token: s.bearer_token.clone(),
+        name: s.stream_name.clone(),
+        per_viewer: s.webrtc_encode == WebrtcEncode::PerViewer,
+    })
+}
+
+/// What browsers decode over WebRTC: H.264 without B-frames, Opus. Returns the audio codec to use (Opus
+/// unless audio-codec was set to something else, which is an error).
+fn browser_checks(s: &Settings, mode: &'static str) -> Result<AudioCodec, PlanError> {
+    let e = &s.encoder;
+    if e.codec != Codec::H264 {
+        return Err(PlanError::CodecOnProtocol {
+            codec: e.codec.nick(),
+            mode,
+            why: "browsers decode H.264 over WebRTC everywhere, H.265 and AV1 only in some browsers and not \
+                  from GStreamer 1.22's payloaders",
+            fix: "set video-codec=h264",
+        });
+    }
+    if e.max_bframes > 0 {
+        return Err(PlanError::Browser {
+            setting: format!("max-bframes={}", e.max_bframes),
+            why: "browsers' WebRTC H.264 decoders do not reorder frames, so B-frames play out of order or stall",
+            fix: "set max-bframes=0 (and profile=main or profile=baseline)",
+        });
+    }
+    if s.audio_codec_set && s.audio_codec != AudioCodec::Opus {
+        return Err(PlanError::AudioOnProtocol {
+            codec: audio_nick(s.audio_codec),
+            mode,
+            why: "Opus is the only audio codec browsers take over WebRTC",
+            fix: "set audio-codec=opus, or leave audio-codec unset (Opus is the default for WebRTC and WHIP)",
+        });
+    }
+    Ok(AudioCodec::Opus)
 }
 
 #[cfg(test)]
@@ -441,11 +517,56 @@ mod tests {
     }
 
     #[test]
-    fn modes_not_yet_built_name_their_issue() {
-        let e = plan(&settings(Mode::Webrtc, ""), Capabilities::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("issue #7") && e.contains("mode=srt"), "{e}");
+    fn webrtc_defaults_to_opus_and_checks_what_browsers_play() {
+        let mut s = settings(Mode::Webrtc, "ws://127.0.0.1:8443");
+        let p = plan(&s, Capabilities::default()).unwrap();
+        assert_eq!(p.audio_codec, AudioCodec::Opus);
+        assert!(!p.silent_audio);
+        s.audio_codec = AudioCodec::Aac;
+        s.audio_codec_set = true;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("audio-codec=aac") && e.contains("Fix: set audio-codec=opus"),
+            "{e}"
+        );
+        s.audio_codec_set = false;
+        s.encoder.max_bframes = 2;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("max-bframes=2 cannot be played by browsers"),
+            "{e}"
+        );
+        s.encoder.max_bframes = 0;
+        s.encoder.codec = Codec::H265;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("video-codec=h265") && e.contains("Fix: set video-codec=h264"),
+            "{e}"
+        );
+        let e = plan(
+            &settings(Mode::Webrtc, "rtmp://h/app/k"),
+            Capabilities::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ws:// or wss://"), "{e}");
+    }
+
+    #[test]
+    fn whip_secrets_are_redacted() {
+        let mut s = settings(Mode::Whip, "https://h/whip?token=qwerty");
+        s.bearer_token = Some("tok-123".into());
+        s.turn_servers = "turn://al:pw-9@t:3478".into();
+        let p = plan(&s, Capabilities::default()).unwrap();
+        let r = p.redactor.redact("token=qwerty tok-123 al:pw-9");
+        assert!(
+            !r.contains("qwerty") && !r.contains("tok-123") && !r.contains("pw-9"),
+            "{r}"
+        );
+        let Target::Webrtc(t) = p.target else {
+            panic!("not a WebRTC target")
+        };
+        assert!(t.whip && t.turn_servers.len() == 1);
     }
 
     #[test]

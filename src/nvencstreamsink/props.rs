@@ -4,7 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-use super::{AudioCodec, ConnectionState, Mode, SilentAudio};
+use super::{AudioCodec, ConnectionState, Mode, SilentAudio, WebrtcEncode};
 use crate::encoder::select::EncoderPolicy;
 use crate::encoder::EncoderSettings;
 
@@ -35,6 +35,8 @@ pub struct Settings {
     /// Enhanced FLV for H.264 as well (H.265/AV1 always use it).
     pub rtmp_enhanced: bool,
     pub audio_codec: AudioCodec,
+    /// Whether audio-codec was set (mode=webrtc/whip use Opus unless it was).
+    pub audio_codec_set: bool,
     /// kbit/s.
     pub audio_bitrate: u32,
     pub include_silent_audio: SilentAudio,
@@ -45,6 +47,13 @@ pub struct Settings {
     pub reconnect_max_interval: f64,
     /// ms, 0 = no stats messages.
     pub stats_interval: u32,
+    pub webrtc_encode: WebrtcEncode,
+    pub stun_server: String,
+    /// Comma-separated TURN URLs (secret: they carry credentials).
+    pub turn_servers: String,
+    /// Comma-separated local IP addresses for ICE.
+    pub ice_addresses: String,
+    pub bearer_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -64,6 +73,7 @@ impl Default for Settings {
             rtmp_buffer_size: 0.0,
             rtmp_enhanced: false,
             audio_codec: AudioCodec::Aac,
+            audio_codec_set: false,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
             include_silent_audio: SilentAudio::Automatic,
             rtmp_username: None,
@@ -72,6 +82,11 @@ impl Default for Settings {
             reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
             reconnect_max_interval: DEFAULT_RECONNECT_MAX_INTERVAL,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            webrtc_encode: WebrtcEncode::Shared,
+            stun_server: String::new(),
+            turn_servers: String::new(),
+            ice_addresses: String::new(),
+            bearer_token: None,
         }
     }
 }
@@ -123,17 +138,20 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("mode", d.mode)
             .nick("Mode")
-            .blurb("How the stream leaves the machine: rtsp-server, rtmp, srt (webrtc, whip: issue #7)")
+            .blurb("How the stream leaves the machine: rtsp-server, rtmp, srt, webrtc, whip (webrtc and whip need \
+                    tdstream built with the cargo feature webrtc, as ./run build does, or gst-plugins-rs' webrtc plugin)")
             .mutable_ready()
             .build(),
         string("url", "Destination URL",
             "RTMP: {service url}/{stream key}, e.g. rtmp://live.example.com/app/KEY (credentials may be user:pass@host); \
              SRT: srt://host:port?mode=caller|listener|rendezvous&latency=ms&passphrase=...&pbkeylen=16|24|32&streamid=...; \
-             secrets are never logged", None),
+             WebRTC: the signalling server, ws://host:port or wss://host:port (gst-plugins-rs protocol; tdstream-signalling \
+             is one); WHIP: the endpoint, http(s)://host[:port]/path; secrets are never logged", None),
         uint("port", "Network Port",
             "mode=rtsp-server: TCP port of the RTSP server; streams on the same port share one server", 1, 65535, d.port),
         string("stream-name", "Stream Name",
-            "mode=rtsp-server: mount name, clients open rtsp://host:port/<stream-name> (letters, digits, - _ . ~)",
+            "mode=rtsp-server: mount name, clients open rtsp://host:port/<stream-name> (letters, digits, - _ . ~); \
+             mode=webrtc: the producer's name that viewers see in the signalling server's list (meta field name)",
             Some(DEFAULT_STREAM_NAME)),
         glib::ParamSpecBoolean::builder("multicast")
             .nick("Multi-Cast")
@@ -240,6 +258,35 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(d.stats_interval)
             .mutable_playing()
             .build(),
+        glib::ParamSpecEnum::builder_with_default("webrtc-encode", d.webrtc_encode)
+            .nick("WebRTC Encode")
+            .blurb("mode=webrtc/whip: who encodes. shared: this bin encodes once (NVENC, every setting, metadata SEI) \
+                    and all viewers get the same H.264, at a fixed bitrate; per-viewer: webrtcsink encodes for each \
+                    viewer with congestion control (bitrate adapts between 1/10 of avg-bitrate and max-bitrate), \
+                    one encoder per viewer, settings applied through its encoder-setup signal and metadata SEI \
+                    through request-encoded-filter")
+            .mutable_ready()
+            .build(),
+        string("stun-server", "STUN Server",
+            "mode=webrtc/whip: STUN server as stun://host:port; empty (default) = none, so no public server is \
+             contacted (webrtcsink's own default, Google's, is not used)", None),
+        glib::ParamSpecString::builder("turn-servers")
+            .nick("TURN Servers")
+            .blurb("mode=webrtc/whip: TURN relays as turn(s)://user:password@host:port, several separated by commas; \
+                    write-only, the credentials are never logged")
+            .write_only()
+            .mutable_ready()
+            .build(),
+        string("ice-addresses", "ICE Addresses",
+            "mode=webrtc/whip: local IP addresses ICE gathers candidates on, separated by commas; empty = every \
+             interface except loopback (libnice's default). 127.0.0.1 makes WebRTC work on loopback (tests, a \
+             viewer on the same machine)", None),
+        glib::ParamSpecString::builder("bearer-token")
+            .nick("Bearer Token")
+            .blurb("mode=whip: token sent as Authorization: Bearer to the WHIP endpoint; write-only and never logged")
+            .write_only()
+            .mutable_ready()
+            .build(),
         glib::ParamSpecString::builder("stream-url")
             .nick("Stream URL")
             .blurb("Read-only: mode=rtsp-server: the URL clients open (this host's address, port, stream-name); otherwise the destination with secrets redacted. Set once the element starts")
@@ -313,7 +360,10 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "vbv-buffer-size" => e.vbv_buffer_size = get!(),
         "rtmp-buffer-size" => s.rtmp_buffer_size = get!(),
         "rtmp-enhanced" => s.rtmp_enhanced = get!(),
-        "audio-codec" => s.audio_codec = get!(),
+        "audio-codec" => {
+            s.audio_codec = get!();
+            s.audio_codec_set = true;
+        }
         "audio-bitrate" => s.audio_bitrate = get!(),
         "include-silent-audio" => s.include_silent_audio = get!(),
         "encoder" => s.encoder_policy = get!(),
@@ -342,6 +392,11 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "reconnect-interval" => s.reconnect_interval = get!(),
         "reconnect-max-interval" => s.reconnect_max_interval = get!(),
         "stats-interval" => s.stats_interval = get!(),
+        "webrtc-encode" => s.webrtc_encode = get!(),
+        "stun-server" => s.stun_server = string_value(value),
+        "turn-servers" => s.turn_servers = string_value(value),
+        "ice-addresses" => s.ice_addresses = string_value(value),
+        "bearer-token" => s.bearer_token = Some(string_value(value)).filter(|t| !t.is_empty()),
         _ => return false,
     }
     true
@@ -383,6 +438,17 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "reconnect-interval" => s.reconnect_interval.to_value(),
         "reconnect-max-interval" => s.reconnect_max_interval.to_value(),
         "stats-interval" => s.stats_interval.to_value(),
+        "webrtc-encode" => s.webrtc_encode.to_value(),
+        "stun-server" => s.stun_server.to_value(),
+        "ice-addresses" => s.ice_addresses.to_value(),
         _ => return None,
     })
+}
+
+fn string_value(value: &glib::Value) -> String {
+    value
+        .get::<Option<String>>()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }

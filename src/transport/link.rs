@@ -22,6 +22,8 @@ pub struct Inner {
     pub network_sink: gst::Element,
     /// The application-level buffer in front of the sink, if any: its overruns mean data was lost.
     pub buffer: Option<gst::Element>,
+    /// Set by the sink's own signals where its properties cannot tell (WebRTC).
+    pub connected: Option<Arc<AtomicBool>>,
 }
 
 /// How a link tells that its network sink is connected.
@@ -31,6 +33,8 @@ pub enum Probe {
     Rtmp,
     /// srtsink: its `stats` carry socket counters once the handshake is done.
     Srt,
+    /// webrtcsink / whipclientsink: [`Inner::connected`], set from their signals.
+    Webrtc,
 }
 
 impl Probe {
@@ -47,6 +51,7 @@ impl Probe {
                     || stats.get::<u64>("in-bytes-total").unwrap_or(0) > 0
             }
             Probe::Srt => stats.has_field("packets-sent"),
+            Probe::Webrtc => false,
         }
     }
 
@@ -208,8 +213,11 @@ impl Link {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.network_sink()
-            .is_some_and(|s| self.probe.is_connected(&s))
+        let inner = lock(&self.inner);
+        inner.as_ref().is_some_and(|i| match &i.connected {
+            Some(flag) => flag.load(Ordering::SeqCst),
+            None => self.probe.is_connected(&i.network_sink),
+        })
     }
 
     /// The inner bin is built and about to connect: let data in if the sink needs it to connect.
@@ -394,6 +402,7 @@ fn ended_inner(pads: impl Iterator<Item = String>) -> Result<Inner, TransportErr
     }
     let network_sink = first.ok_or_else(|| TransportError::Link("a link without pads".into()))?;
     Ok(Inner {
+        connected: None,
         bin,
         network_sink,
         buffer: None,

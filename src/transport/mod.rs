@@ -13,6 +13,7 @@ pub mod rtmp;
 pub mod rtsp;
 pub mod srt;
 pub mod stats;
+pub mod webrtc;
 
 /// A built transport.
 pub struct Transport {
@@ -32,6 +33,13 @@ pub enum TransportError {
     Missing(#[from] MissingElement),
     #[error("{0}")]
     Link(String),
+    #[error(
+        "the GStreamer element '{factory}' is missing, needed for {mode}: it comes from gst-plugins-rs, which \
+         Debian 12 does not package. Fix: build tdstream with WebRTC (./run build does; or cargo build --release \
+         --features webrtc), or install gst-plugins-rs' webrtc plugin (libgstrswebrtc.so), and check with \
+         gst-inspect-1.0 {factory}"
+    )]
+    NoWebrtc { factory: String, mode: String },
 }
 
 pub(crate) use crate::plugins::make;
@@ -71,6 +79,7 @@ pub fn build(plan: &Plan, with_audio: bool) -> Result<Transport, TransportError>
         crate::nvencstreamsink::plan::Target::Rtmp(t) => rtmp::build(plan, t, with_audio),
         crate::nvencstreamsink::plan::Target::Srt(t) => srt::build(plan, t, with_audio),
         crate::nvencstreamsink::plan::Target::Rtsp(t) => rtsp::build(plan, t, with_audio),
+        crate::nvencstreamsink::plan::Target::Webrtc(t) => webrtc::build(plan, t, with_audio),
     }
 }
 

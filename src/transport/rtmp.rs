@@ -88,6 +88,7 @@ fn build_inner(
         ghost_mux_pad(&bin, &mux, "audio", "audio")?;
     }
     Ok(Inner {
+        connected: None,
         bin,
         network_sink: sink,
         buffer: Some(queue),

@@ -136,6 +136,7 @@ fn build_inner(
         ghost_mux_pad(&bin, &mux, "sink_%d", "audio")?;
     }
     Ok(Inner {
+        connected: None,
         bin,
         network_sink: sink,
         buffer,

@@ -1,0 +1,271 @@
+//! WebRTC and WHIP: gst-plugins-rs' `webrtcsink` (registered with the signalling server at `url`) or
+//! `whipclientsink` (publishing to the WHIP endpoint at `url`), inside a restartable link, so that a
+//! signalling server that is not there yet, or goes away, is retried per the reconnection policy.
+//!
+//! ```text
+//! shared:     video (H.264, avc) ─┐                 per-viewer: video (raw) ─┐
+//!             audio (Opus)       ─┴─ webrtcsink                 audio (raw) ─┴─ webrtcsink (encodes per viewer)
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::link::{Inner, Link, Probe};
+use super::{set_enum, Transport, TransportError};
+use crate::encoder::EncoderSettings;
+use crate::nvencstreamsink::plan::Plan;
+use crate::webrtc::WebrtcTarget;
+
+/// Lower bound of congestion control in per-viewer mode, as a fraction of avg-bitrate.
+const MIN_BITRATE_FRACTION: f64 = 0.1;
+const MIN_BITRATE_FLOOR: u32 = 100_000;
+
+/// Makes gst-plugins-rs' WebRTC elements available: a system copy of the plugin always wins; otherwise,
+/// when tdstream was built with the `webrtc` feature, the copy built into it is registered (once per
+/// process, never as part of this plugin, so that the two cannot clash).
+pub fn ensure_elements() {
+    #[cfg(feature = "webrtc")]
+    {
+        static REGISTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = crate::sync::lock(&REGISTER);
+        if gst::ElementFactory::find("webrtcsink").is_none() {
+            if let Err(e) = gstrswebrtc::plugin_register_static() {
+                gst::warning!(gst::CAT_DEFAULT, "registering webrtcsink: {e}");
+            }
+        }
+    }
+}
+
+fn make_webrtc(factory: &str, mode: &str) -> Result<gst::Element, TransportError> {
+    gst::ElementFactory::make(factory)
+        .name(factory)
+        .build()
+        .map_err(|_| TransportError::NoWebrtc {
+            factory: factory.to_string(),
+            mode: mode.to_string(),
+        })
+}
+
+pub fn build(
+    plan: &Plan,
+    target: &WebrtcTarget,
+    with_audio: bool,
+) -> Result<Transport, TransportError> {
+    ensure_elements();
+    let video_caps = if target.per_viewer {
+        gst::Caps::new_empty_simple("video/x-raw")
+    } else {
+        // 1.22's h264parse sends byte-stream caps twice, which webrtcsink refuses to renegotiate.
+        super::video_caps(plan.encoder.codec, Some("avc"))
+    };
+    let (t, encoder) = (target.clone(), plan.encoder.clone());
+    let name = if target.whip {
+        "whip-transport"
+    } else {
+        "webrtc-transport"
+    };
+    let link = Link::new(
+        name,
+        with_audio,
+        Probe::Webrtc,
+        Box::new(move || build_inner(&t, &encoder, with_audio)),
+    )?;
+    Ok(Transport {
+        bin: link.outer().clone(),
+        network_sink: link.network_sink(),
+        link: Some(Arc::clone(&link)),
+        video_caps,
+    })
+}
+
+fn build_inner(
+    target: &WebrtcTarget,
+    encoder: &EncoderSettings,
+    with_audio: bool,
+) -> Result<Inner, TransportError> {
+    let (factory, mode) = if target.whip {
+        ("whipclientsink", "mode=whip")
+    } else {
+        ("webrtcsink", "mode=webrtc")
+    };
+    let sink = make_webrtc(factory, mode)?;
+    configure(&sink, target, encoder)?;
+    let connected = Arc::new(AtomicBool::new(false));
+    follow_connection(&sink, target, &connected)?;
+    if !target.ice_addresses.is_empty() {
+        let addresses: Vec<String> = target.ice_addresses.iter().map(|a| a.to_string()).collect();
+        sink.connect("consumer-added", false, move |args| {
+            if let Some(webrtcbin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) {
+                add_ice_addresses(&webrtcbin, &addresses);
+            }
+            None
+        });
+    }
+    if target.per_viewer {
+        per_viewer_hooks(&sink, encoder);
+    }
+
+    let bin = gst::Bin::with_name(&format!("{factory}-connection"));
+    bin.add(&sink)
+        .map_err(|e| TransportError::Link(e.to_string()))?;
+    let mut streams = vec![("video_%u", "video")];
+    if with_audio {
+        streams.push(("audio_%u", "audio"));
+    }
+    for (template, name) in streams {
+        super::ghost_mux_pad(&bin, &sink, template, name)?;
+    }
+    Ok(Inner {
+        bin,
+        network_sink: sink,
+        buffer: None,
+        connected: Some(connected),
+    })
+}
+
+fn configure(
+    sink: &gst::Element,
+    target: &WebrtcTarget,
+    encoder: &EncoderSettings,
+) -> Result<(), TransportError> {
+    // No public STUN server unless asked (webrtcsink's default is Google's).
+    sink.set_property("stun-server", target.stun_server.as_deref());
+    if !target.turn_servers.is_empty() {
+        let turn = gst::Array::new(target.turn_servers.iter().map(String::as_str));
+        sink.set_property("turn-servers", turn);
+    }
+    sink.set_property("video-caps", gst::Caps::new_empty_simple("video/x-h264"));
+    sink.set_property("audio-caps", gst::Caps::new_empty_simple("audio/x-opus"));
+    if target.per_viewer {
+        // gst-plugins-rs' rtpgccbwe where installed, else webrtcsink's own estimator.
+        let cc = if crate::plugins::exists("rtpgccbwe") {
+            "gcc"
+        } else {
+            "homegrown"
+        };
+        set_enum(sink, "congestion-control", cc)?;
+        let avg = encoder.avg_kbps().saturating_mul(1000);
+        let max = encoder.max_kbps().saturating_mul(1000).max(avg);
+        let min = ((avg as f64 * MIN_BITRATE_FRACTION) as u32).max(MIN_BITRATE_FLOOR.min(avg));
+        sink.set_property("min-bitrate", min.max(1));
+        sink.set_property("max-bitrate", max.max(1));
+        sink.set_property("start-bitrate", avg.clamp(min.max(1), max.max(1)));
+    } else {
+        // Pre-encoded input cannot follow a bandwidth estimate.
+        set_enum(sink, "congestion-control", "disabled")?;
+    }
+    let signaller = sink.property::<glib::Object>("signaller");
+    if target.whip {
+        signaller.set_property("whip-endpoint", &target.url);
+        if let Some(token) = &target.bearer_token {
+            signaller.set_property("auth-token", token);
+        }
+    } else {
+        signaller.set_property("uri", &target.url);
+        let meta = gst::Structure::builder("meta")
+            .field("name", &target.name)
+            .build();
+        sink.set_property("meta", meta);
+    }
+    Ok(())
+}
+
+/// Sets `connected`: for WebRTC once the signalling server has accepted the WebSocket (the signaller asks
+/// for the producer's meta right then); for WHIP once the peer connection is up.
+fn follow_connection(
+    sink: &gst::Element,
+    target: &WebrtcTarget,
+    connected: &Arc<AtomicBool>,
+) -> Result<(), TransportError> {
+    if target.whip {
+        let flag = Arc::clone(connected);
+        sink.connect("consumer-added", false, move |args| {
+            if let Some(webrtcbin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) {
+                let flag = Arc::clone(&flag);
+                webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
+                    let state = bin.property_value("connection-state");
+                    let up = glib::EnumValue::from_value(&state)
+                        .is_some_and(|(_, v)| v.nick() == "connected");
+                    flag.store(up, Ordering::SeqCst);
+                });
+            }
+            None
+        });
+        return Ok(());
+    }
+    let signaller = sink.property::<glib::Object>("signaller");
+    let flag = Arc::clone(connected);
+    let meta = sink.property::<Option<gst::Structure>>("meta");
+    signaller.connect("request-meta", false, move |_| {
+        flag.store(true, Ordering::SeqCst);
+        Some(meta.to_value())
+    });
+    Ok(())
+}
+
+fn add_ice_addresses(webrtcbin: &gst::Element, addresses: &[String]) {
+    if webrtcbin.find_property("ice-agent").is_none() {
+        return;
+    }
+    let agent = webrtcbin.property::<glib::Object>("ice-agent");
+    for a in addresses {
+        let added = agent.emit_by_name::<bool>("add-local-ip-address", &[a]);
+        if !added {
+            gst::warning!(gst::CAT_DEFAULT, "ice-addresses: libnice did not take {a}");
+        }
+    }
+}
+
+/// webrtcsink encodes for each viewer: our encoder settings through `encoder-setup` (returning true so
+/// that webrtcsink's own defaults do not overwrite them), metadata SEI through `request-encoded-filter`.
+fn per_viewer_hooks(sink: &gst::Element, encoder: &EncoderSettings) {
+    let settings = encoder.clone();
+    // Both signals have a return type: every path returns a value (a missing one panics in glib).
+    sink.connect("encoder-setup", false, move |args| {
+        let configured = setup_encoder(args, &settings);
+        Some(configured.to_value())
+    });
+    sink.connect("request-encoded-filter", false, |args| {
+        let caps = args.get(3).and_then(|v| v.get::<gst::Caps>().ok());
+        let is_h26x = caps
+            .as_ref()
+            .and_then(|c| c.structure(0))
+            .is_some_and(|s| s.name() == "video/x-h264" || s.name() == "video/x-h265");
+        let embed = is_h26x.then(|| {
+            glib::Object::builder::<crate::tdmetaembed::TdMetaEmbed>()
+                .build()
+                .upcast::<gst::Element>()
+        });
+        Some(embed.to_value())
+    });
+}
+
+/// Applies our settings to a per-viewer video encoder; true = done (webrtcsink's defaults are skipped).
+fn setup_encoder(args: &[glib::Value], settings: &EncoderSettings) -> bool {
+    let pad = args.get(2).and_then(|v| v.get::<String>().ok());
+    let Some(enc) = args.get(3).and_then(|v| v.get::<gst::Element>().ok()) else {
+        return false;
+    };
+    if !pad.is_some_and(|p| p.starts_with("video")) {
+        // Audio: webrtcsink's defaults (perfect timestamps, which Chrome needs) are right.
+        return false;
+    }
+    match crate::encoder::select::configure_existing(&enc, settings) {
+        Ok(warnings) => {
+            for w in warnings {
+                gst::info!(gst::CAT_DEFAULT, "per-viewer encoder {}: {w}", enc.name());
+            }
+            true
+        }
+        Err(e) => {
+            gst::warning!(
+                gst::CAT_DEFAULT,
+                "per-viewer encoder {}: keeping webrtcsink's settings: {e}",
+                enc.name()
+            );
+            false
+        }
+    }
+}
