@@ -78,17 +78,15 @@ pub struct NvencStreamSink {
     audio_pad: crate::audiopad::AudioPad,
     /// Serialises `active` changes applied while running.
     toggling: Mutex<()>,
+    /// Going down from PAUSED: what the network sink says while it closes is not news.
+    tearing_down: std::sync::atomic::AtomicBool,
     ticks: Mutex<Ticks>,
 }
 
 /// A network error as the user sees it: "mode=rtmp to <url redacted>: <text>. <hint>", with the hint
 /// chosen from `detail` (the text plus the sink's debug string). Not yet redacted.
 fn describe_network(state: &State, text: &str, detail: &str) -> String {
-    let mode = if state.mode == Mode::Srt {
-        "srt"
-    } else {
-        "rtmp"
-    };
+    let mode = state.mode.nick();
     let mut out = format!("mode={mode} to {}: {text}", state.target_shown);
     if let Some(hint) = transport::explain(detail) {
         out = format!("{out}. {hint}");
@@ -241,7 +239,13 @@ impl ElementImpl for NvencStreamSink {
         }
         if transition == gst::StateChange::PausedToReady {
             // No reconnection may add elements while the children are being stopped.
+            self.tearing_down
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             self.stop_monitor();
+        }
+        if transition == gst::StateChange::ReadyToPaused {
+            self.tearing_down
+                .store(false, std::sync::atomic::Ordering::SeqCst);
         }
         let result = self.parent_change_state(transition);
         if result.is_err() && transition == gst::StateChange::NullToReady
@@ -256,6 +260,15 @@ impl ElementImpl for NvencStreamSink {
 impl BinImpl for NvencStreamSink {
     fn handle_message(&self, msg: gst::Message) {
         if let gst::MessageView::Error(e) = msg.view() {
+            if self.closing_noise(&msg) {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "ignored while the stream ends: {}",
+                    self.network_text(&own_words(&e.error(), e.debug().as_deref()))
+                );
+                return;
+            }
             if self.to_monitor(&msg, &e.error(), e.debug().as_deref()) {
                 return;
             }
@@ -808,7 +821,7 @@ impl NvencStreamSink {
         if !state.reconnect.enabled() || !link.contains(src) {
             return false;
         }
-        let mut reason = err.message().to_string();
+        let mut reason = own_words(err, debug);
         // The sink's own words for an authentication failure are often only in the debug text.
         if let Some(d) =
             debug.filter(|d| crate::reconnect::is_final(d) && !crate::reconnect::is_final(&reason))
@@ -823,6 +836,26 @@ impl NvencStreamSink {
         );
         monitor.failed(state.redactor.redact(&reason));
         true
+    }
+
+    /// mode=webrtc/whip: an error from inside the link after its stream ended or while the element goes
+    /// down.
+    fn closing_noise(&self, msg: &gst::Message) -> bool {
+        let state = lock(&self.state);
+        let Some(state) = state.as_ref() else {
+            return false;
+        };
+        // WebRTC only: webrtcsink's signaller reports the WebSocket it closes itself as an error.
+        if !matches!(state.mode, Mode::Webrtc | Mode::Whip) {
+            return false;
+        }
+        let from_link = match (&state.link, msg.src()) {
+            (Some(link), Some(src)) => link.contains(src),
+            _ => false,
+        };
+        from_link
+            && (state.link.as_ref().is_some_and(|l| l.ended())
+                || self.tearing_down.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// "mode=rtmp to <url redacted>: <text>. Fix: …"
@@ -997,6 +1030,7 @@ impl NvencStreamSink {
         };
         let mut text = err.message().to_string();
         if from_network {
+            text = own_words(&err, debug.as_deref());
             let detail = format!("{text} {}", debug.as_deref().unwrap_or(""));
             text = describe_network(state, &text, &detail);
         }
@@ -1027,6 +1061,18 @@ impl NvencStreamSink {
 }
 
 /// The same error domain and code with a new message.
+/// An error's text; where it is GStreamer's generic one (webrtcsink's signalling errors), the element's
+/// own words from the last line of the debug text instead.
+fn own_words(err: &glib::Error, debug: Option<&str>) -> String {
+    let text = err.message();
+    match debug.and_then(|d| d.lines().last()) {
+        Some(own) if text.starts_with("GStreamer encountered") && !own.trim().is_empty() => {
+            own.trim().to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
 fn rebuild_error(err: &glib::Error, text: &str) -> glib::Error {
     if let Some(k) = err.kind::<gst::ResourceError>() {
         glib::Error::new(k, text)

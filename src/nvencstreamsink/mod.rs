@@ -56,6 +56,18 @@ pub enum Mode {
     Whip = 4,
 }
 
+impl Mode {
+    pub fn nick(self) -> &'static str {
+        match self {
+            Mode::RtspServer => "rtsp-server",
+            Mode::Rtmp => "rtmp",
+            Mode::Srt => "srt",
+            Mode::Webrtc => "webrtc",
+            Mode::Whip => "whip",
+        }
+    }
+}
+
 /// Who encodes for WebRTC and WHIP.
 #[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]

@@ -162,13 +162,7 @@ fn check_range(
 }
 
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
-    let mode_nick = match s.mode {
-        Mode::RtspServer => "rtsp-server",
-        Mode::Webrtc => "webrtc",
-        Mode::Whip => "whip",
-        Mode::Rtmp => "rtmp",
-        Mode::Srt => "srt",
-    };
+    let mode_nick = s.mode.nick();
 
     let mut redactor = Redactor::new();
     let target = match s.mode {

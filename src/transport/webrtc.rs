@@ -156,18 +156,17 @@ fn configure(
         // Pre-encoded input cannot follow a bandwidth estimate.
         set_enum(sink, "congestion-control", "disabled")?;
     }
-    let signaller = sink.property::<glib::Object>("signaller");
     if target.whip {
+        let signaller = sink.property::<glib::Object>("signaller");
         signaller.set_property("whip-endpoint", &target.url);
         if let Some(token) = &target.bearer_token {
             signaller.set_property("auth-token", token);
         }
     } else {
-        signaller.set_property("uri", &target.url);
         let meta = gst::Structure::builder("meta")
             .field("name", &target.name)
             .build();
-        sink.set_property("meta", meta);
+        sink.set_property("meta", &meta);
     }
     Ok(())
 }
@@ -195,13 +194,24 @@ fn follow_connection(
         });
         return Ok(());
     }
-    let signaller = sink.property::<glib::Object>("signaller");
+    // A signaller of our own, so that our handler of request-meta (which the signaller emits as soon as
+    // the WebSocket is up, and where the first handler wins) is connected before webrtcsink's.
+    let signaller = glib::Type::from_name("GstWebRTCSignaller")
+        .filter(|t| t.is_a(glib::Object::static_type()))
+        .map(glib::Object::with_type)
+        .ok_or_else(|| TransportError::NoWebrtc {
+            factory: "webrtcsink (its signaller, GstWebRTCSignaller)".into(),
+            mode: "mode=webrtc".into(),
+        })?;
+    signaller.set_property("uri", &target.url);
+    set_object_enum(&signaller, "role", "producer")?;
     let flag = Arc::clone(connected);
     let meta = sink.property::<Option<gst::Structure>>("meta");
     signaller.connect("request-meta", false, move |_| {
         flag.store(true, Ordering::SeqCst);
         Some(meta.to_value())
     });
+    sink.set_property("signaller", &signaller);
     Ok(())
 }
 
@@ -268,4 +278,14 @@ fn setup_encoder(args: &[glib::Value], settings: &EncoderSettings) -> bool {
             false
         }
     }
+}
+
+fn set_object_enum(obj: &glib::Object, name: &str, nick: &str) -> Result<(), TransportError> {
+    let value = obj
+        .find_property(name)
+        .and_then(|p| glib::EnumClass::with_type(p.value_type()))
+        .and_then(|c| c.to_value_by_nick(nick))
+        .ok_or_else(|| TransportError::Link(format!("the signaller has no {name}={nick}")))?;
+    obj.set_property_from_value(name, &value);
+    Ok(())
 }

@@ -8,6 +8,8 @@ pub mod live;
 pub mod nginx;
 pub mod stamp;
 pub mod standin;
+#[cfg(feature = "webrtc")]
+pub mod webrtc;
 
 use gst::prelude::*;
 use std::net::{TcpListener, UdpSocket};

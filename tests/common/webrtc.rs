@@ -1,0 +1,194 @@
+//! WebRTC test peers: the signalling server (`tdstream-signalling`, which also serves the viewer page and
+//! prints the page's reports), headless Chromium, and a loopback-only network namespace to run a test in.
+
+use super::{poll, Peer};
+use gst::prelude::*;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// Runs the calling test again inside a new network namespace with only a loopback interface, so that no
+/// WebRTC traffic can leave 127.0.0.1. Returns true in that inner run, which does the work; the outer run
+/// gets false after checking that the inner one passed (its output is in the assertion message).
+pub fn in_loopback_netns(test: &str) -> bool {
+    if std::env::var_os("TDSTREAM_IN_NETNS").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    // A PID namespace too, whose first process is the test: when it ends (or is killed on the deadline),
+    // the kernel ends every process it started (signalling server, browser) with it.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "--pid", "--fork", "--kill-child"]);
+    use std::os::unix::fs::MetadataExt;
+    // Not root: a user namespace as well (where the kernel allows unprivileged ones).
+    if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+        cmd.arg("--map-root-user");
+    }
+    cmd.args(["sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("TDSTREAM_IN_NETNS", "1");
+    // Output into files, not pipes: nothing left running can keep the reading side waiting.
+    let dir = super::tmpdir("netns");
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let file = |p: &std::path::Path| std::fs::File::create(p).expect("output file");
+    cmd.stdout(file(&out_path)).stderr(file(&err_path));
+    let peer = Peer::spawn("unshare (util-linux)", &mut cmd);
+    let (ok, _, _) = peer.wait_output(Duration::from_secs(150));
+    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        ok && out.contains("1 passed"),
+        "{test} in a loopback-only network namespace failed:\n{out}\n{}",
+        tail(&err, 60)
+    );
+    false
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `tdstream-signalling` on OS-chosen ports, killed (by pid) when dropped.
+pub struct Signalling {
+    _peer: Peer,
+    pub ws: String,
+    pub http: String,
+    lines: Receiver<String>,
+}
+
+impl Signalling {
+    pub fn start() -> Signalling {
+        Self::start_on(0)
+    }
+
+    pub fn start_on(port: u16) -> Signalling {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tdstream-signalling"));
+        cmd.args(["--port", &port.to_string(), "--http-port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut peer = Peer::spawn("tdstream-signalling", &mut cmd);
+        let stdout = peer.child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut ws, mut http) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ws.is_none() || http.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .expect("tdstream-signalling did not print its addresses within 10 s");
+            if let Some(a) = line.strip_prefix("signalling ") {
+                ws = Some(a.to_string());
+            } else if let Some(a) = line.strip_prefix("viewer ") {
+                http = Some(a.to_string());
+            }
+        }
+        Signalling {
+            _peer: peer,
+            ws: ws.unwrap_or_default(),
+            http: http.unwrap_or_default(),
+            lines,
+        }
+    }
+
+    /// The next report of the viewer page with `viewer` as its id that satisfies `want`.
+    pub fn report(
+        &self,
+        viewer: &str,
+        timeout: Duration,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            let Some(json) = line.strip_prefix("report ") else {
+                continue;
+            };
+            let Ok(r) = serde_json::from_str::<serde_json::Value>(json) else {
+                continue;
+            };
+            if r["viewer"] == viewer && want(&r) {
+                return Some(r);
+            }
+        }
+    }
+
+    /// The viewer page for the producer `name`, reporting as `viewer` for `seconds`.
+    pub fn page(&self, name: &str, viewer: &str, seconds: u32) -> String {
+        format!("{}?name={name}&id={viewer}&run={seconds}", self.http)
+    }
+}
+
+/// Headless Chromium (Debian's `chromium`) on `url`, with the flags WebRTC on loopback needs, in a fresh
+/// profile; killed (by pid) when dropped.
+pub struct Browser {
+    _peer: Peer,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    pub fn open(url: &str) -> Browser {
+        let profile = super::tmpdir("chromium");
+        let mut cmd = Command::new("/usr/lib/chromium/chromium");
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-loopback-in-peer-connection",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        Browser {
+            _peer: Peer::spawn("chromium (Debian package chromium)", &mut cmd),
+            profile,
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Adds 127.0.0.1 to the ICE agent of every webrtcbin that the signaller of `element` (webrtcsrc,
+/// whipserversrc) creates: libnice ignores the loopback interface otherwise.
+pub fn ice_on_loopback(element: &gst::Element) {
+    let signaller = element.property::<gst::glib::Object>("signaller");
+    signaller.connect("webrtcbin-ready", false, |args| {
+        if let Some(bin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) {
+            let agent = bin.property::<gst::glib::Object>("ice-agent");
+            agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]);
+        }
+        None
+    });
+}
+
+/// Waits until `f` holds, polling every 50 ms.
+pub fn wait_for(timeout: Duration, f: impl Fn() -> bool) -> bool {
+    poll(timeout, || f().then_some(())).is_some()
+}

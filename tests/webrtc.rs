@@ -1,0 +1,363 @@
+//! mode=webrtc and mode=whip against real peers on 127.0.0.1: headless Chromium (frames it decoded, the
+//! codec from getStats, Opus audio) for both encode paths, webrtcsrc reading the metadata back in order,
+//! whipserversrc receiving a WHIP publish, and the bad inputs (no signalling server, a browser that
+//! leaves, combinations browsers cannot play). The tests that carry media run in a network namespace
+//! with only a loopback interface.
+#![cfg(feature = "webrtc")]
+
+mod common;
+
+use common::live::Run;
+use common::webrtc::{ice_on_loopback, in_loopback_netns, wait_for, Browser, Signalling};
+use common::*;
+use gst::prelude::*;
+use gsttdstream::meta::frame_meta;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SECONDS: u32 = 5;
+
+/// A live 640x360 test pattern with a tone into nvencstreamsink named `s`.
+fn sender(props: &str) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+         nvencstreamsink name=s ice-addresses=127.0.0.1 {props} \
+         audiotestsrc is-live=true wave=ticks ! s.audio"
+    )
+}
+
+/// Starts the sender and waits until it has registered with the signalling server.
+fn registered(launch: &str) -> Run {
+    init();
+    let mut run = Run::start(launch);
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(20)),
+        "not registered with the signalling server: {:?} {:?}",
+        run.states,
+        run.errors
+    );
+    run
+}
+
+/// Chromium plays the stream for SECONDS: frames decoded, H.264 with the expected profile, Opus audio.
+fn browser_plays(encode: &str, profile_level_id: &str) {
+    let sig = Signalling::start();
+    let name = format!("cam-{encode}");
+    let run = registered(&sender(&format!(
+        "mode=webrtc url={} stream-name={name} webrtc-encode={encode}",
+        sig.ws
+    )));
+    let _browser = Browser::open(&sig.page(&name, "a", SECONDS));
+    let report = sig
+        .report("a", Duration::from_secs(60), |r| r["final"] == true)
+        .expect("no final report from the browser within 60 s");
+    println!("browser: {report}");
+    let frames = report["frames"].as_u64().unwrap_or(0);
+    assert!(
+        frames >= 15 * SECONDS as u64,
+        "{frames} frames shown in {SECONDS} s: {report}"
+    );
+    assert_eq!(report["codec"], "video/H264", "{report}");
+    assert_eq!(report["frameWidth"], 640, "{report}");
+    let fmtp = report["fmtp"].as_str().unwrap_or_default();
+    assert!(
+        fmtp.contains(&format!("profile-level-id={profile_level_id}")),
+        "{fmtp}"
+    );
+    assert_eq!(report["audioCodec"], "audio/OPUS", "{report}");
+    assert!(
+        report["audioPackets"].as_u64().unwrap_or(0) >= 25 * SECONDS as u64,
+        "{report}"
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn browser_plays_the_shared_encode_with_audio() {
+    if in_loopback_netns("browser_plays_the_shared_encode_with_audio") {
+        // profile=main (the default): 4d.
+        browser_plays("shared", "4d");
+    }
+}
+
+#[test]
+fn browser_plays_the_per_viewer_encode_with_audio() {
+    if in_loopback_netns("browser_plays_the_per_viewer_encode_with_audio") {
+        // webrtcsink negotiates the profile with the browser (constrained baseline first).
+        browser_plays("per-viewer", "42");
+    }
+}
+
+#[test]
+fn a_browser_that_leaves_does_not_stop_the_stream() {
+    if !in_loopback_netns("a_browser_that_leaves_does_not_stop_the_stream") {
+        return;
+    }
+    let sig = Signalling::start();
+    let mut run = registered(&sender(&format!(
+        "mode=webrtc url={} stream-name=cam",
+        sig.ws
+    )));
+    let first = Browser::open(&sig.page("cam", "first", 60));
+    let playing = sig.report("first", Duration::from_secs(40), |r| {
+        r["frames"].as_u64().unwrap_or(0) > 30
+    });
+    assert!(playing.is_some(), "the first browser never played");
+    drop(first); // killed: no goodbye
+    let _second = Browser::open(&sig.page("cam", "second", SECONDS));
+    let report = sig
+        .report("second", Duration::from_secs(60), |r| r["final"] == true)
+        .expect("no final report from the second browser");
+    assert!(
+        report["frames"].as_u64().unwrap_or(0) >= 15 * SECONDS as u64,
+        "{report}"
+    );
+    run.until(Duration::from_millis(500), |_| false);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(
+        run.sequence().last().copied(),
+        Some("connected"),
+        "{:?}",
+        run.states
+    );
+}
+
+#[test]
+fn webrtcsrc_reads_the_metadata_in_order() {
+    if in_loopback_netns("webrtcsrc_reads_the_metadata_in_order") {
+        metadata_in_order("shared");
+    }
+}
+
+#[test]
+fn webrtcsrc_reads_the_metadata_of_the_per_viewer_encode() {
+    if in_loopback_netns("webrtcsrc_reads_the_metadata_of_the_per_viewer_encode") {
+        metadata_in_order("per-viewer");
+    }
+}
+
+/// webrtcsrc receives; tdmetaextract, after the depayloader, reads every frame's metadata back: frame
+/// numbers consecutive (IDR frames included), the channel equal to what was sent for that frame.
+fn metadata_in_order(encode: &str) {
+    let sig = Signalling::start();
+    let run = registered(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         tdmetainject name=inj ! nvencstreamsink name=s mode=webrtc url={} ice-addresses=127.0.0.1 \
+         keyframe-interval=30 webrtc-encode={encode}",
+        sig.ws
+    ));
+    // Channel "n" changes with every frame; what each frame carried as it left tdmetainject is recorded.
+    let inj = run.pipeline.by_name("inj").expect("inj");
+    let sent: Arc<Mutex<std::collections::HashMap<u64, f64>>> = Arc::default();
+    let s2 = Arc::clone(&sent);
+    inj.static_pad("src")
+        .expect("pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(Some(Ok(d))) = info.buffer().map(|b| frame_meta::read(b)) {
+                if let (Some(n), Some(v)) = (d.frame, d.channel("n")) {
+                    s2.lock().unwrap().insert(n, v[0]);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let counter = Arc::new(AtomicU64::new(0));
+    let weak = inj.downgrade();
+    let c = Arc::clone(&counter);
+    inj.static_pad("sink")
+        .expect("pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            if let Some(inj) = weak.upgrade() {
+                let channels = gst::Structure::builder("c")
+                    .field("n", n as f64 * 0.25)
+                    .build();
+                inj.set_property("channels", channels);
+            }
+            gst::PadProbeReturn::Ok
+        });
+
+    let rx = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("webrtcsrc")
+        .property("connect-to-first-producer", true)
+        .build()
+        .expect("webrtcsrc");
+    src.property::<gst::glib::Object>("signaller")
+        .set_property("uri", &sig.ws);
+    src.set_property("stun-server", None::<String>);
+    ice_on_loopback(&src);
+    let got: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
+    rx.add(&src).expect("add");
+    let (rx_weak, g) = (rx.downgrade(), Arc::clone(&got));
+    // Downstream takes RTP, so webrtcsrc hands RTP over (no decoding of its own): the video goes through
+    // depayloader, parser, tdmetaextract and decoder; the metadata is read off the decoded frames.
+    src.connect_pad_added(move |_, pad| {
+        let Some(rx) = rx_weak.upgrade() else { return };
+        let video = pad.name().starts_with("video");
+        let launch = if video {
+            "rtph264depay ! h264parse ! tdmetaextract ! avdec_h264 ! fakesink name=out sync=false"
+        } else {
+            "fakesink name=out sync=false"
+        };
+        let bin = gst::parse::bin_from_description(launch, true).expect("receiver bin");
+        let sink = bin.by_name("out").expect("out");
+        if video {
+            let g = Arc::clone(&g);
+            sink.static_pad("sink").expect("pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, info| {
+                    if let Some(Some(Ok(d))) = info.buffer().map(|b| frame_meta::read(b)) {
+                        if let (Some(n), Some(v)) = (d.frame, d.channel("n")) {
+                            g.lock().unwrap().push((n, v[0]));
+                        }
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+        let _ = rx.add(&bin);
+        let _ = bin.sync_state_with_parent();
+        let _ = pad.link(&bin.static_pad("sink").expect("ghost pad"));
+    });
+    rx.set_state(gst::State::Playing).expect("receiver playing");
+    let enough = wait_for(Duration::from_secs(40), || got.lock().unwrap().len() >= 120);
+    let _ = rx.set_state(gst::State::Null);
+    let frames = got.lock().unwrap().clone();
+    assert!(enough, "{} frames with metadata", frames.len());
+    for w in frames.windows(2) {
+        assert_eq!(
+            w[1].0,
+            w[0].0 + 1,
+            "frames out of order or missing: {frames:?}"
+        );
+    }
+    let sent = sent.lock().unwrap().clone();
+    for (n, v) in &frames {
+        assert_eq!(sent.get(n), Some(v), "frame {n}: received {v}");
+    }
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+/// mode=whip publishes to whipserversrc (gst-plugins-rs' WHIP server) with a bearer token; the server
+/// decodes frames. The token never appears on the sender's bus.
+#[test]
+fn whip_publishes_to_a_whip_server() {
+    if !in_loopback_netns("whip_publishes_to_a_whip_server") {
+        return;
+    }
+    init();
+    gsttdstream::transport::webrtc::ensure_elements();
+    let port = free_port();
+    let server = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("whipserversrc")
+        .build()
+        .expect("whipserversrc");
+    src.property::<gst::glib::Object>("signaller")
+        .set_property("host-addr", format!("http://127.0.0.1:{port}"));
+    src.set_property("stun-server", None::<String>);
+    ice_on_loopback(&src);
+    server.add(&src).expect("add");
+    let frames = Arc::new(AtomicU64::new(0));
+    let (weak, f) = (server.downgrade(), Arc::clone(&frames));
+    src.connect_pad_added(move |_, pad| {
+        let Some(server) = weak.upgrade() else { return };
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+            .expect("fakesink");
+        if pad.name().starts_with("video") {
+            let f = Arc::clone(&f);
+            sink.static_pad("sink").expect("pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, _| {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+        let _ = server.add(&sink);
+        let _ = sink.sync_state_with_parent();
+        let _ = pad.link(&sink.static_pad("sink").expect("pad"));
+    });
+    server
+        .set_state(gst::State::Playing)
+        .expect("whipserversrc playing");
+    assert!(
+        wait_tcp(port, Duration::from_secs(10)),
+        "WHIP server not up"
+    );
+
+    let mut run = Run::start(&sender(&format!(
+        "mode=whip url=http://127.0.0.1:{port}/whip/endpoint bearer-token=tok-SECRET-42"
+    )));
+    let ok = wait_for(Duration::from_secs(40), || {
+        frames.load(Ordering::SeqCst) >= 60
+    });
+    run.until(Duration::from_millis(300), |_| false);
+    let _ = server.set_state(gst::State::Null);
+    assert!(
+        ok,
+        "{} frames reached the WHIP server",
+        frames.load(Ordering::SeqCst)
+    );
+    assert!(run.count("connected") >= 1, "{:?}", run.states);
+    let everything = format!("{:?} {:?} {:?}", run.states, run.warnings, run.errors);
+    assert!(!everything.contains("tok-SECRET-42"), "{everything}");
+}
+
+/// No signalling server at url: the sender keeps running and retries per reconnect-interval, posting
+/// each state; when the server appears, it registers.
+#[test]
+fn no_signalling_server_is_retried_until_one_appears() {
+    init();
+    let port = free_port();
+    let mut run = Run::start(&sender(&format!(
+        "mode=webrtc url=ws://127.0.0.1:{port} reconnect-interval=0.2 reconnect-max-interval=0.5"
+    )));
+    assert!(
+        run.until_state("reconnecting", 2, Duration::from_secs(20)),
+        "{:?} {:?}",
+        run.states,
+        run.errors
+    );
+    let (_, reason) = run
+        .states
+        .iter()
+        .find(|(s, _)| s == "reconnecting")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("Signalling error") && reason.contains("Connection refused"),
+        "{reason}"
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let _sig = Signalling::start_on(port);
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(20)),
+        "{:?}",
+        run.states
+    );
+}
+
+/// Settings browsers cannot play fail at start, naming the property and the fix.
+#[test]
+fn combinations_browsers_cannot_play_fail_at_start() {
+    init();
+    for (props, expected) in [
+        (
+            "max-bframes=2",
+            "max-bframes=2 cannot be played by browsers over WebRTC",
+        ),
+        ("video-codec=h265", "Fix: set video-codec=h264"),
+        ("audio-codec=aac", "Fix: set audio-codec=opus"),
+        ("stun-server=stun.example.com", "Fix: use stun://host:port"),
+    ] {
+        let launch = format!(
+            "videotestsrc num-buffers=30 ! nvencstreamsink mode=webrtc url=ws://127.0.0.1:9 {props} \
+             audiotestsrc num-buffers=30 ! s.audio"
+        )
+        .replace("nvencstreamsink ", "nvencstreamsink name=s ");
+        let log = run_launch(&launch, Duration::from_secs(20));
+        assert!(log.text().contains(expected), "{props}: {}", log.text());
+    }
+}
