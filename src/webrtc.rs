@@ -177,6 +177,34 @@ pub fn parse_addresses(s: &str) -> Result<Vec<IpAddr>, IceError> {
         .collect()
 }
 
+/// Whether a viewer's SDP answer leaves it without video: every video m-line is refused (port 0) or
+/// carries no H.264.
+pub fn answer_refuses_h264(sdp: &str) -> bool {
+    let mut video_ok = false;
+    let mut in_video = false;
+    let mut port_ok = false;
+    let mut h264 = false;
+    let mut close = |in_video: bool, port_ok: bool, h264: bool| {
+        video_ok |= in_video && port_ok && h264;
+    };
+    for line in sdp.lines().map(str::trim) {
+        if let Some(media) = line.strip_prefix("m=") {
+            close(in_video, port_ok, h264);
+            let mut parts = media.split_whitespace();
+            in_video = parts.next() == Some("video");
+            port_ok = parts.next().is_some_and(|p| p != "0");
+            h264 = false;
+        } else if in_video && line.starts_with("a=rtpmap:") {
+            h264 |= line
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|enc| enc.to_ascii_uppercase().starts_with("H264/"));
+        }
+    }
+    close(in_video, port_ok, h264);
+    !video_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +267,17 @@ mod tests {
             e.contains("ice-addresses") && e.contains("127.0.0.1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn answers_with_and_without_h264() {
+        let ok = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n\
+                  m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=rtpmap:97 OPUS/48000/2\r\n";
+        assert!(!answer_refuses_h264(ok));
+        let vp8 = ok.replace("H264/90000", "VP8/90000");
+        assert!(answer_refuses_h264(&vp8));
+        let refused = ok.replace("m=video 9", "m=video 0");
+        assert!(answer_refuses_h264(&refused));
+        assert!(answer_refuses_h264("v=0\r\nm=audio 9 RTP/AVP 97\r\n"));
     }
 }

@@ -100,9 +100,31 @@ fn negative_and_absurd_bitrates() {
 }
 
 #[test]
-fn modes_of_later_issues_say_so() {
+fn webrtc_without_a_url_gives_an_example() {
     let e = first_error("mode=webrtc");
-    assert!(e.contains("issue #7"), "{e}");
+    assert!(
+        e.contains("url is empty") && e.contains("ws://127.0.0.1:8443"),
+        "{e}"
+    );
+    let e = first_error("mode=whip url=ws://127.0.0.1:8443");
+    assert!(e.contains("http:// or https://"), "{e}");
+}
+
+/// Built without the `webrtc` feature (and no system webrtcsink): the error says how to get it.
+#[cfg(not(feature = "webrtc"))]
+#[test]
+fn webrtc_without_the_feature_names_the_fix() {
+    init();
+    if gst::ElementFactory::find("webrtcsink").is_some() {
+        return; // a system copy of gst-plugins-rs' webrtc plugin serves mode=webrtc
+    }
+    let e = first_error("mode=webrtc url=ws://127.0.0.1:9");
+    assert!(
+        e.contains("'webrtcsink' is missing")
+            && e.contains("--features webrtc")
+            && e.contains("./run build"),
+        "{e}"
+    );
 }
 
 #[test]

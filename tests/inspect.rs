@@ -98,6 +98,11 @@ fn every_design_property_exists() {
         "connection-state",
         "encoder",
         "encoder-name",
+        "webrtc-encode",
+        "stun-server",
+        "turn-servers",
+        "ice-addresses",
+        "bearer-token",
     ] {
         assert!(
             element.find_property(name).is_some(),

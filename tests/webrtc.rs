@@ -361,3 +361,40 @@ fn combinations_browsers_cannot_play_fail_at_start() {
         assert!(log.text().contains(expected), "{props}: {}", log.text());
     }
 }
+
+/// A viewer that cannot decode H.264 (Chromium told to take VP8 only, as a browser without H.264 would):
+/// a warning says why and what to do; the stream goes on, and a browser that can plays it.
+#[test]
+fn a_viewer_without_h264_gets_a_clear_warning() {
+    if !in_loopback_netns("a_viewer_without_h264_gets_a_clear_warning") {
+        return;
+    }
+    let sig = Signalling::start();
+    let mut run = registered(&sender(&format!(
+        "mode=webrtc url={} stream-name=cam",
+        sig.ws
+    )));
+    let vp8_only = Browser::open(&format!("{}&codecs=VP8", sig.page("cam", "vp8", 30)));
+    let warned = run.until(Duration::from_secs(30), |r| {
+        r.warnings.iter().any(|w| w.contains("cannot take H.264"))
+    });
+    assert!(warned, "{:?} {:?}", run.warnings, run.errors);
+    let w = run
+        .warnings
+        .iter()
+        .find(|w| w.contains("cannot take H.264"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        w.starts_with("mode=webrtc to ws://127.0.0.1:") && w.contains("Fix: use a browser"),
+        "{w}"
+    );
+    drop(vp8_only);
+
+    let _browser = Browser::open(&sig.page("cam", "h264", 3));
+    let report = sig
+        .report("h264", Duration::from_secs(60), |r| r["final"] == true)
+        .expect("no final report from the browser");
+    assert!(report["frames"].as_u64().unwrap_or(0) >= 45, "{report}");
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}

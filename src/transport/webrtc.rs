@@ -106,6 +106,7 @@ fn build_inner(
     if target.per_viewer {
         per_viewer_hooks(&sink, encoder);
     }
+    warn_on_viewers_without_h264(&sink);
 
     let bin = gst::Bin::with_name(&format!("{factory}-connection"));
     bin.add(&sink)
@@ -288,4 +289,46 @@ fn set_object_enum(obj: &glib::Object, name: &str, nick: &str) -> Result<(), Tra
         .ok_or_else(|| TransportError::Link(format!("the signaller has no {name}={nick}")))?;
     obj.set_property_from_value(name, &value);
     Ok(())
+}
+
+/// A viewer whose answer refuses H.264 would get no picture and nobody would know: say so, once per
+/// viewer, as a warning (the stream goes on for the others).
+fn warn_on_viewers_without_h264(sink: &gst::Element) {
+    #[cfg(feature = "webrtc")]
+    {
+        let weak = sink.downgrade();
+        sink.connect("consumer-added", false, move |args| {
+            let viewer = args.get(1).and_then(|v| v.get::<String>().ok()).unwrap_or_default();
+            let Some(webrtcbin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) else {
+                return None;
+            };
+            let weak = weak.clone();
+            // The answer is in once the signaling state is stable again.
+            webrtcbin.connect_notify(Some("signaling-state"), move |bin, _| {
+                let Some(desc) = bin.property::<Option<gst_webrtc::WebRTCSessionDescription>>(
+                    "current-remote-description",
+                ) else {
+                    return;
+                };
+                let refused = desc
+                    .sdp()
+                    .as_text()
+                    .is_ok_and(|text| crate::webrtc::answer_refuses_h264(&text));
+                if let (true, Some(sink)) = (refused, weak.upgrade()) {
+                    gst::element_warning!(
+                        sink,
+                        gst::StreamError::CodecNotFound,
+                        (
+                            "viewer {viewer} cannot take H.264 video over WebRTC (its answer refuses it), so it gets no \
+                             picture. Fix: use a browser that decodes H.264 (Chrome, Edge, Safari; Firefox with \
+                             OpenH264), or a receiver with an H.264 decoder; tdstream sends WebRTC video as H.264 only"
+                        )
+                    );
+                }
+            });
+            None
+        });
+    }
+    #[cfg(not(feature = "webrtc"))]
+    let _ = sink;
 }
