@@ -451,23 +451,13 @@ impl NvencStreamSink {
         state.network_sink = transport.network_sink.clone();
         state.link = transport.link.clone();
         self.add_chain(&video, state)?;
-        let link = |chain: &[gst::Element], pad: &str| -> Result<(), gst::StateChangeError> {
-            let last = chain.last().ok_or(gst::StateChangeError)?;
-            last.link_pads(Some("src"), &transport_el, Some(pad))
-                .map_err(|e| {
-                    self.fail(
-                        gst::CoreError::Negotiation,
-                        &format!("linking {pad} to the transport: {e}"),
-                    )
-                })
-        };
-        link(&video, "video")?;
+        self.link_to_transport(&video, &transport_el, "video")?;
         if let (Some(first), Some(pad)) = (video.first(), self.video_pad.get()) {
             if let Some(target) = first.static_pad("sink") {
                 let _ = pad.set_target(Some(&target));
             }
         }
-        self.link_audio(plan, audio_linked, &video, &link, state)?;
+        self.link_audio(plan, audio_linked, &video, &transport_el, state)?;
         if let Some(encoder) = &state.encoder {
             self.install_probes(&video, encoder);
         }
@@ -492,7 +482,7 @@ impl NvencStreamSink {
         plan: &Plan,
         audio_linked: bool,
         video: &[gst::Element],
-        link: &dyn Fn(&[gst::Element], &str) -> Result<(), gst::StateChangeError>,
+        transport: &gst::Element,
         state: &mut State,
     ) -> Result<(), gst::StateChangeError> {
         if !(audio_linked || plan.silent_audio) {
@@ -501,7 +491,7 @@ impl NvencStreamSink {
         let audio = chain::audio(plan, !audio_linked)
             .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
         self.add_chain(&audio, state)?;
-        link(&audio, "audio")?;
+        self.link_to_transport(&audio, transport, "audio")?;
         if !audio_linked {
             Self::end_with_video(video, &audio);
         } else if let (Some(first), Some(pad)) = (audio.first(), self.audio_pad.get()) {
@@ -510,6 +500,22 @@ impl NvencStreamSink {
             }
         }
         Ok(())
+    }
+
+    fn link_to_transport(
+        &self,
+        chain: &[gst::Element],
+        transport: &gst::Element,
+        pad: &str,
+    ) -> Result<(), gst::StateChangeError> {
+        let last = chain.last().ok_or(gst::StateChangeError)?;
+        last.link_pads(Some("src"), transport, Some(pad))
+            .map_err(|e| {
+                self.fail(
+                    gst::CoreError::Negotiation,
+                    &format!("linking {pad} to the transport: {e}"),
+                )
+            })
     }
 
     /// Chooses and configures the encoder, and records it in `state`.

@@ -299,9 +299,7 @@ fn warn_on_viewers_without_h264(sink: &gst::Element) {
         let weak = sink.downgrade();
         sink.connect("consumer-added", false, move |args| {
             let viewer = args.get(1).and_then(|v| v.get::<String>().ok()).unwrap_or_default();
-            let Some(webrtcbin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) else {
-                return None;
-            };
+            let webrtcbin = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
             let weak = weak.clone();
             // The answer is in once the signaling state is stable again.
             webrtcbin.connect_notify(Some("signaling-state"), move |bin, _| {
