@@ -121,7 +121,7 @@ fn webrtc_without_the_feature_names_the_fix() {
     let e = first_error("mode=webrtc url=ws://127.0.0.1:9");
     assert!(
         e.contains("'webrtcsink' is missing")
-            && e.contains("--features webrtc")
+            && e.contains("libgsttdstreamwebrtc.so")
             && e.contains("./run build"),
         "{e}"
     );

@@ -27,6 +27,18 @@ pub struct Transport {
     pub video_caps: gst::Caps,
 }
 
+impl Transport {
+    /// The transport of a restartable link: its outer bin, first network sink and the link itself.
+    pub(crate) fn of_link(link: std::sync::Arc<link::Link>, video_caps: gst::Caps) -> Transport {
+        Transport {
+            bin: link.outer().clone(),
+            network_sink: link.network_sink(),
+            link: Some(link),
+            video_caps,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("{0}")]
@@ -35,9 +47,9 @@ pub enum TransportError {
     Link(String),
     #[error(
         "the GStreamer element '{factory}' is missing, needed for {mode}: it comes from gst-plugins-rs, which \
-         Debian 12 does not package. Fix: build tdstream with WebRTC (./run build does; or cargo build --release \
-         --features webrtc), or install gst-plugins-rs' webrtc plugin (libgstrswebrtc.so), and check with \
-         gst-inspect-1.0 {factory}"
+         Debian 12 does not package. Fix: install tdstream's WebRTC plugin libgsttdstreamwebrtc.so next to \
+         libgsttdstream.so (./run build builds it; or cargo build --release -p gst-plugin-tdstreamwebrtc), or \
+         gst-plugins-rs' own webrtc plugin (libgstrswebrtc.so), and check with gst-inspect-1.0 {factory}"
     )]
     NoWebrtc { factory: String, mode: String },
 }

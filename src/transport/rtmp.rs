@@ -3,7 +3,6 @@
 //! codec (1.28+), else this plugin's `tdeflvmux`.
 
 use gst::prelude::*;
-use std::sync::Arc;
 
 use super::link::{Inner, Link, Probe};
 use super::{ghost_mux_pad, link_chain, make, video_caps, Transport, TransportError};
@@ -23,12 +22,7 @@ pub fn build(
         Probe::Rtmp,
         Box::new(move || build_inner(&plan_c, &target_c, with_audio)),
     )?;
-    Ok(Transport {
-        bin: link.outer().clone(),
-        network_sink: link.network_sink(),
-        link: Some(Arc::clone(&link)),
-        video_caps: flv_video_caps(plan.encoder.codec),
-    })
+    Ok(Transport::of_link(link, flv_video_caps(plan.encoder.codec)))
 }
 
 /// What FLV takes: length-prefixed H.264/H.265 with the configuration record in caps, AV1 temporal

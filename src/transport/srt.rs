@@ -1,7 +1,6 @@
 //! SRT: `mpegtsmux alignment=7 ! srtsink` with every option of the URL query on the sink.
 
 use gst::prelude::*;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::link::{Inner, Link, Probe};
@@ -56,12 +55,7 @@ pub fn build(
         Probe::Srt,
         Box::new(move || build_inner(&plan_c, &target_c, with_audio, "srt-connection")),
     )?;
-    Ok(Transport {
-        bin: link.outer().clone(),
-        network_sink: link.network_sink(),
-        link: Some(Arc::clone(&link)),
-        video_caps,
-    })
+    Ok(Transport::of_link(link, video_caps))
 }
 
 fn build_inner(

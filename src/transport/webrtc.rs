@@ -22,19 +22,12 @@ use crate::webrtc::WebrtcTarget;
 const MIN_BITRATE_FRACTION: f64 = 0.1;
 const MIN_BITRATE_FLOOR: u32 = 100_000;
 
-/// Makes gst-plugins-rs' WebRTC elements available: a system copy of the plugin always wins; otherwise,
-/// when tdstream was built with the `webrtc` feature, the copy built into it is registered (once per
-/// process, never as part of this plugin, so that the two cannot clash).
+/// Makes gst-plugins-rs' WebRTC elements available: a system copy of the plugin always wins; otherwise
+/// creating `tdwebrtcsupport` loads tdstream's WebRTC plugin (libgsttdstreamwebrtc.so), which registers
+/// the copy it carries. Only processes that stream WebRTC load it.
 pub fn ensure_elements() {
-    #[cfg(feature = "webrtc")]
-    {
-        static REGISTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = crate::sync::lock(&REGISTER);
-        if gst::ElementFactory::find("webrtcsink").is_none() {
-            if let Err(e) = gstrswebrtc::plugin_register_static() {
-                gst::warning!(gst::CAT_DEFAULT, "registering webrtcsink: {e}");
-            }
-        }
+    if gst::ElementFactory::find("webrtcsink").is_none() {
+        let _ = gst::ElementFactory::make("tdwebrtcsupport").build();
     }
 }
 
@@ -72,12 +65,7 @@ pub fn build(
         Probe::Webrtc,
         Box::new(move || build_inner(&t, &encoder, with_audio)),
     )?;
-    Ok(Transport {
-        bin: link.outer().clone(),
-        network_sink: link.network_sink(),
-        link: Some(Arc::clone(&link)),
-        video_caps,
-    })
+    Ok(Transport::of_link(link, video_caps))
 }
 
 fn build_inner(

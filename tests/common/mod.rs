@@ -24,6 +24,8 @@ pub fn init() {
         gst::init().expect("gst::init");
         gsttdstream::plugin_register_static().expect("register tdstream");
         gsttdstreamrtsp::plugin_register_static().expect("register tdstreamrtsp");
+        #[cfg(feature = "webrtc")]
+        gsttdstreamwebrtc::plugin_register_static().expect("register tdstreamwebrtc");
     });
 }
 
