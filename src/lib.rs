@@ -1,19 +1,23 @@
 //! # tdstream
 //!
 //! TouchDesigner's *Video Stream Out TOP* for GStreamer: encode on NVENC (software where there is none)
-//! and stream over RTMP or SRT, with clear errors and no secrets in logs.
+//! and stream over RTMP, SRT, RTSP, WebRTC or WHIP, with clear errors and no secrets in logs.
 //!
 //! Elements:
 //! - `nvencstreamsink`: the all-in-one encode-and-stream sink bin.
 //! - `rtspsharedserver` lives in the companion plugin `tdstreamrtsp` (`tdstreamrtsp/`), so that a
 //!   process that streams RTMP or SRT does not load gst-rtsp-server; `nvencstreamsink mode=rtsp-server`
 //!   creates it by name.
+//! - WebRTC and WHIP use gst-plugins-rs' `webrtcsink`/`whipclientsink`, which the companion plugin
+//!   `tdstreamwebrtc` (`tdstreamwebrtc/`) registers on demand, so that only processes that stream WebRTC
+//!   map its code.
 //! - `tdeflvmux`: enhanced FLV (H.265/AV1 over RTMP) for GStreamer versions without `eflvmux`.
 //! - `tdmetainject`, `tdmetaembed`, `tdmetaextract`: per-frame metadata (`TdFrameMeta`) attached to
 //!   frames, carried in H.264/H.265 SEI through any transport, and read back.
 //!
 //! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables), [`url`]
-//! (destination parsing), [`secrets`] (redaction), [`plugins`] (missing-element errors).
+//! (destination parsing), [`webrtc`] (WebRTC URLs, ICE settings, viewers' answers), [`secrets`]
+//! (redaction), [`plugins`] (missing-element errors).
 
 use gst::glib;
 

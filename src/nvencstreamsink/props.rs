@@ -139,7 +139,8 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecEnum::builder_with_default("mode", d.mode)
             .nick("Mode")
             .blurb("How the stream leaves the machine: rtsp-server, rtmp, srt, webrtc, whip (webrtc and whip need \
-                    tdstream built with the cargo feature webrtc, as ./run build does, or gst-plugins-rs' webrtc plugin)")
+                    tdstream's WebRTC plugin libgsttdstreamwebrtc.so, which ./run build builds, or gst-plugins-rs' \
+                    own webrtc plugin)")
             .mutable_ready()
             .build(),
         string("url", "Destination URL",
