@@ -8,7 +8,9 @@
 mod common;
 
 use common::live::Run;
-use common::webrtc::{ice_on_loopback, in_loopback_netns, wait_for, Browser, Signalling};
+use common::webrtc::{
+    ice_on_loopback, in_loopback_netns, receive_pads, wait_for, Browser, Signalling,
+};
 use common::*;
 use gst::prelude::*;
 use gsttdstream::meta::frame_meta;
@@ -216,37 +218,21 @@ fn metadata_in_order(encode: &str) {
     ice_on_loopback(&src);
     let got: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
     rx.add(&src).expect("add");
-    let (rx_weak, g) = (rx.downgrade(), Arc::clone(&got));
+    let g = Arc::clone(&got);
     // Downstream takes RTP, so webrtcsrc hands RTP over (no decoding of its own): the video goes through
     // depayloader, parser, tdmetaextract and decoder; the metadata is read off the decoded frames.
-    src.connect_pad_added(move |_, pad| {
-        let Some(rx) = rx_weak.upgrade() else { return };
-        let video = pad.name().starts_with("video");
-        let launch = if video {
-            "rtph264depay ! h264parse ! tdmetaextract ! avdec_h264 ! fakesink name=out sync=false"
-        } else {
-            "fakesink name=out sync=false"
-        };
-        let bin = gst::parse::bin_from_description(launch, true).expect("receiver bin");
-        let sink = bin.by_name("out").expect("out");
-        if video {
-            let g = Arc::clone(&g);
-            sink.static_pad("sink").expect("pad").add_probe(
-                gst::PadProbeType::BUFFER,
-                move |_, info| {
-                    if let Some(Some(Ok(d))) = info.buffer().map(|b| frame_meta::read(b)) {
-                        if let (Some(n), Some(v)) = (d.frame, d.channel("n")) {
-                            g.lock().unwrap().push((n, v[0]));
-                        }
-                    }
-                    gst::PadProbeReturn::Ok
-                },
-            );
-        }
-        let _ = rx.add(&bin);
-        let _ = bin.sync_state_with_parent();
-        let _ = pad.link(&bin.static_pad("sink").expect("ghost pad"));
-    });
+    receive_pads(
+        &rx,
+        &src,
+        "rtph264depay ! h264parse ! tdmetaextract ! avdec_h264 ! fakesink name=out sync=false",
+        move |b| {
+            if let Some(Ok(d)) = frame_meta::read(b) {
+                if let (Some(n), Some(v)) = (d.frame, d.channel("n")) {
+                    g.lock().unwrap().push((n, v[0]));
+                }
+            }
+        },
+    );
     rx.set_state(gst::State::Playing).expect("receiver playing");
     let enough = wait_for(Duration::from_secs(40), || got.lock().unwrap().len() >= 120);
     let _ = rx.set_state(gst::State::Null);
@@ -286,26 +272,9 @@ fn whip_publishes_to_a_whip_server() {
     ice_on_loopback(&src);
     server.add(&src).expect("add");
     let frames = Arc::new(AtomicU64::new(0));
-    let (weak, f) = (server.downgrade(), Arc::clone(&frames));
-    src.connect_pad_added(move |_, pad| {
-        let Some(server) = weak.upgrade() else { return };
-        let sink = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .build()
-            .expect("fakesink");
-        if pad.name().starts_with("video") {
-            let f = Arc::clone(&f);
-            sink.static_pad("sink").expect("pad").add_probe(
-                gst::PadProbeType::BUFFER,
-                move |_, _| {
-                    f.fetch_add(1, Ordering::SeqCst);
-                    gst::PadProbeReturn::Ok
-                },
-            );
-        }
-        let _ = server.add(&sink);
-        let _ = sink.sync_state_with_parent();
-        let _ = pad.link(&sink.static_pad("sink").expect("pad"));
+    let f = Arc::clone(&frames);
+    receive_pads(&server, &src, "fakesink name=out sync=false", move |_| {
+        f.fetch_add(1, Ordering::SeqCst);
     });
     server
         .set_state(gst::State::Playing)

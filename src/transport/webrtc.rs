@@ -81,20 +81,13 @@ fn build_inner(
     let sink = make_webrtc(factory, mode)?;
     configure(&sink, target, encoder)?;
     let connected = Arc::new(AtomicBool::new(false));
-    follow_connection(&sink, target, &connected)?;
-    if !target.ice_addresses.is_empty() {
-        let addresses: Vec<String> = target.ice_addresses.iter().map(|a| a.to_string()).collect();
-        sink.connect("consumer-added", false, move |args| {
-            if let Some(webrtcbin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) {
-                add_ice_addresses(&webrtcbin, &addresses);
-            }
-            None
-        });
+    if !target.whip {
+        follow_signalling(&sink, target, &connected)?;
     }
+    on_each_viewer(&sink, target, &connected);
     if target.per_viewer {
         per_viewer_hooks(&sink, encoder);
     }
-    warn_on_viewers_without_h264(&sink);
 
     let bin = gst::Bin::with_name(&format!("{factory}-connection"));
     bin.add(&sink)
@@ -160,29 +153,13 @@ fn configure(
     Ok(())
 }
 
-/// Sets `connected`: for WebRTC once the signalling server has accepted the WebSocket (the signaller asks
-/// for the producer's meta right then); for WHIP once the peer connection is up.
-fn follow_connection(
+/// Sets `connected` once the signalling server has accepted the WebSocket (the signaller asks for the
+/// producer's meta right then).
+fn follow_signalling(
     sink: &gst::Element,
     target: &WebrtcTarget,
     connected: &Arc<AtomicBool>,
 ) -> Result<(), TransportError> {
-    if target.whip {
-        let flag = Arc::clone(connected);
-        sink.connect("consumer-added", false, move |args| {
-            if let Some(webrtcbin) = args.get(2).and_then(|v| v.get::<gst::Element>().ok()) {
-                let flag = Arc::clone(&flag);
-                webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
-                    let state = bin.property_value("connection-state");
-                    let up = glib::EnumValue::from_value(&state)
-                        .is_some_and(|(_, v)| v.nick() == "connected");
-                    flag.store(up, Ordering::SeqCst);
-                });
-            }
-            None
-        });
-        return Ok(());
-    }
     // A signaller of our own, so that our handler of request-meta (which the signaller emits as soon as
     // the WebSocket is up, and where the first handler wins) is connected before webrtcsink's.
     let signaller = glib::Type::from_name("GstWebRTCSignaller")
@@ -202,6 +179,33 @@ fn follow_connection(
     });
     sink.set_property("signaller", &signaller);
     Ok(())
+}
+
+/// For each viewer, as webrtcsink adds its webrtcbin (before negotiation): the local ICE addresses; for
+/// WHIP, `connected` follows the peer connection; the viewer's answer is checked for H.264.
+fn on_each_viewer(sink: &gst::Element, target: &WebrtcTarget, connected: &Arc<AtomicBool>) {
+    let addresses: Vec<String> = target.ice_addresses.iter().map(|a| a.to_string()).collect();
+    let whip_connected = target.whip.then(|| Arc::clone(connected));
+    let weak = sink.downgrade();
+    sink.connect("consumer-added", false, move |args| {
+        let viewer = args
+            .get(1)
+            .and_then(|v| v.get::<String>().ok())
+            .unwrap_or_default();
+        let webrtcbin = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
+        add_ice_addresses(&webrtcbin, &addresses);
+        if let Some(flag) = &whip_connected {
+            let flag = Arc::clone(flag);
+            webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
+                let state = bin.property_value("connection-state");
+                let up = glib::EnumValue::from_value(&state)
+                    .is_some_and(|(_, v)| v.nick() == "connected");
+                flag.store(up, Ordering::SeqCst);
+            });
+        }
+        warn_if_answer_refuses_h264(&webrtcbin, viewer, weak.clone());
+        None
+    });
 }
 
 fn add_ice_addresses(webrtcbin: &gst::Element, addresses: &[String]) {
@@ -281,26 +285,27 @@ fn set_object_enum(obj: &glib::Object, name: &str, nick: &str) -> Result<(), Tra
 
 /// A viewer whose answer refuses H.264 would get no picture and nobody would know: say so, once per
 /// viewer, as a warning (the stream goes on for the others).
-fn warn_on_viewers_without_h264(sink: &gst::Element) {
+fn warn_if_answer_refuses_h264(
+    webrtcbin: &gst::Element,
+    viewer: String,
+    sink: glib::WeakRef<gst::Element>,
+) {
     #[cfg(feature = "webrtc")]
     {
-        let weak = sink.downgrade();
-        sink.connect("consumer-added", false, move |args| {
-            let viewer = args.get(1).and_then(|v| v.get::<String>().ok()).unwrap_or_default();
-            let webrtcbin = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
-            let weak = weak.clone();
-            // The answer is in once the signaling state is stable again.
-            webrtcbin.connect_notify(Some("signaling-state"), move |bin, _| {
-                let Some(desc) = bin.property::<Option<gst_webrtc::WebRTCSessionDescription>>(
-                    "current-remote-description",
-                ) else {
-                    return;
-                };
-                let refused = desc
-                    .sdp()
-                    .as_text()
-                    .is_ok_and(|text| crate::webrtc::answer_refuses_h264(&text));
-                if let (true, Some(sink)) = (refused, weak.upgrade()) {
+        let warned = AtomicBool::new(false);
+        // The answer is in once the signaling state is stable again.
+        webrtcbin.connect_notify(Some("signaling-state"), move |bin, _| {
+            let Some(desc) = bin.property::<Option<gst_webrtc::WebRTCSessionDescription>>(
+                "current-remote-description",
+            ) else {
+                return;
+            };
+            let refused = desc
+                .sdp()
+                .as_text()
+                .is_ok_and(|text| crate::webrtc::answer_refuses_h264(&text));
+            if refused && !warned.swap(true, Ordering::SeqCst) {
+                if let Some(sink) = sink.upgrade() {
                     gst::element_warning!(
                         sink,
                         gst::StreamError::CodecNotFound,
@@ -311,10 +316,9 @@ fn warn_on_viewers_without_h264(sink: &gst::Element) {
                         )
                     );
                 }
-            });
-            None
+            }
         });
     }
     #[cfg(not(feature = "webrtc"))]
-    let _ = sink;
+    let _ = (webrtcbin, viewer, sink);
 }

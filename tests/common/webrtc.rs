@@ -192,3 +192,44 @@ pub fn ice_on_loopback(element: &gst::Element) {
 pub fn wait_for(timeout: Duration, f: impl Fn() -> bool) -> bool {
     poll(timeout, || f().then_some(())).is_some()
 }
+
+/// Gives every pad that `src` (webrtcsrc, whipserversrc, in `pipeline`) adds a bin of its own: video pads
+/// `video` (a launch description ending in `fakesink name=out`), others a fakesink; `on_video` sees every
+/// buffer reaching the video `out`.
+pub fn receive_pads(
+    pipeline: &gst::Pipeline,
+    src: &gst::Element,
+    video: &'static str,
+    on_video: impl Fn(&gst::Buffer) + Send + Sync + 'static,
+) {
+    let weak = pipeline.downgrade();
+    let on_video = std::sync::Arc::new(on_video);
+    src.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let is_video = pad.name().starts_with("video");
+        let launch = if is_video {
+            video
+        } else {
+            "fakesink name=out sync=false"
+        };
+        let bin = gst::parse::bin_from_description(launch, true).expect("receiver bin");
+        if is_video {
+            let f = std::sync::Arc::clone(&on_video);
+            let sink = bin.by_name("out").expect("a fakesink named out");
+            sink.static_pad("sink").expect("pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, info| {
+                    if let Some(b) = info.buffer() {
+                        f(b);
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+        let _ = pipeline.add(&bin);
+        let _ = bin.sync_state_with_parent();
+        let _ = pad.link(&bin.static_pad("sink").expect("ghost pad"));
+    });
+}
