@@ -15,13 +15,13 @@
 //! - `tdmetainject`, `tdmetaembed`, `tdmetaextract`: per-frame metadata (`TdFrameMeta`) attached to
 //!   frames, carried in H.264/H.265 SEI through any transport, and read back.
 //!
-//! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables), [`url`]
-//! (destination parsing), [`webrtc`] (WebRTC URLs, ICE settings, viewers' answers), [`secrets`]
-//! (redaction), [`plugins`] (missing-element errors).
+//! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables),
+//! [`transport`] (one module per transport: its URL, what it carries, its failures),
+//! [`reconnect`] (the reconnection state machine), [`secrets`] (redaction), [`plugins`]
+//! (missing-element errors).
 
 use gst::glib;
 
-mod audiopad;
 pub mod display;
 pub mod encoder;
 pub mod flv;
@@ -29,16 +29,12 @@ pub mod meta;
 pub mod nvencstreamsink;
 pub mod plugins;
 pub mod reconnect;
-pub mod rtsp;
 pub mod secrets;
-mod sync;
 pub mod tdeflvmux;
 pub mod tdmetaembed;
 pub mod tdmetaextract;
 pub mod tdmetainject;
 pub mod transport;
-pub mod url;
-pub mod webrtc;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     nvencstreamsink::register(plugin)?;

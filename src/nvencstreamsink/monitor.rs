@@ -1,26 +1,58 @@
-//! The monitor thread of a running `nvencstreamsink`: follows the connection of a restartable link
-//! (connecting → connected → reconnecting …), rebuilds it per the reconnection policy, and refreshes the
-//! statistics. One per run; it never touches the streaming threads, which only see the gate.
+//! The monitor thread of a running `nvencstreamsink`: drives one [`Reconnector`] per restartable link
+//! (one per destination that has one) with what the link shows and the time, carries out its actions
+//! on that link, tells the element through [`Reporter`], and ticks the statistics. One per run; it
+//! never touches the streaming threads, which only see the gates. Each destination reconnects on its
+//! own: one that is down waits its backoff while the others stream.
 
-use gst::glib;
-use gst::subclass::prelude::*;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ConnectionState;
-use crate::reconnect::{self, Jitter, Policy};
+use crate::reconnect::{Action, Jitter, Policy, Reconnector};
 use crate::transport::link::Link;
+use crate::transport::Destination;
 
 /// How often the monitor looks at the link and the counters.
 const TICK: Duration = Duration::from_millis(100);
-/// A connection attempt that neither succeeds nor fails within this time counts as failed.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the monitor tells the element. Implemented by the element over a weak reference, so that the
+/// monitor holds no element and needs none of its code.
+pub trait Reporter: Send + 'static {
+    /// Whether the element is still there; the monitor ends when it is not.
+    fn alive(&self) -> bool;
+    fn connected(&self, index: u32, reconnected: bool, attempt: u32);
+    fn connecting(&self, index: u32, attempt: u32);
+    /// Destination `index`'s link was lost; the next attempt (number `attempt`, of `of` if limited)
+    /// comes after `delay`.
+    fn reconnecting(
+        &self,
+        index: u32,
+        attempt: u32,
+        of: Option<u32>,
+        delay: Duration,
+        reason: &str,
+    );
+    fn give_up(&self, index: u32, text: &str);
+    /// About ten times a second: rates and the periodic statistics message.
+    fn tick(&self);
+}
+
+/// A restartable link and the destination it serves.
+pub struct Followed {
+    /// The destination's id.
+    pub id: u32,
+    pub link: Arc<Link>,
+    pub destination: Arc<dyn Destination>,
+}
 
 pub enum Event {
-    /// The link's network sink failed (the text is already redacted).
-    Failed(String),
+    /// The network sink of the destination with id `.0` failed (the text is already redacted).
+    Failed(u32, String),
+    /// A destination added while running: follow its link from now on.
+    Follow(Followed),
+    /// A destination removed while running: forget its link.
+    Unfollow(u32),
     Stop,
 }
 
@@ -31,22 +63,42 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn spawn(
-        obj: glib::WeakRef<super::NvencStreamSink>,
-        link: Option<Arc<Link>>,
+        reporter: Box<dyn Reporter>,
+        followed: Vec<Followed>,
         policy: Policy,
     ) -> std::io::Result<Monitor> {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("nvencstreamsink-monitor".into())
-            .spawn(move || Run::new(obj, link, policy, rx).run())?;
+            .spawn(move || {
+                let now = Instant::now();
+                Run {
+                    reporter,
+                    followed: followed
+                        .into_iter()
+                        .map(|f| (f, Reconnector::new(policy, Jitter::new(), now)))
+                        .collect(),
+                    rx,
+                    policy,
+                }
+                .run()
+            })?;
         Ok(Monitor {
             tx,
             handle: Some(handle),
         })
     }
 
-    pub fn failed(&self, reason: String) {
-        let _ = self.tx.send(Event::Failed(reason));
+    pub fn failed(&self, id: u32, reason: String) {
+        let _ = self.tx.send(Event::Failed(id, reason));
+    }
+
+    pub fn follow(&self, followed: Followed) {
+        let _ = self.tx.send(Event::Follow(followed));
+    }
+
+    pub fn unfollow(&self, id: u32) {
+        let _ = self.tx.send(Event::Unfollow(id));
     }
 
     /// Stops the thread and waits for it (unless called from it).
@@ -60,215 +112,106 @@ impl Monitor {
     }
 }
 
-enum Phase {
-    /// No link to follow (RTSP, SRT listener) or given up.
-    Idle,
-    Connecting {
-        since: Instant,
-    },
-    Connected,
-    Waiting {
-        until: Instant,
-    },
-}
-
 struct Run {
-    obj: glib::WeakRef<super::NvencStreamSink>,
-    link: Option<Arc<Link>>,
-    policy: Policy,
+    reporter: Box<dyn Reporter>,
+    followed: Vec<(Followed, Reconnector)>,
     rx: Receiver<Event>,
-    phase: Phase,
-    /// Attempts since the link was last connected.
-    attempt: u32,
-    /// When the link first failed since it was last connected.
-    failing_since: Option<Instant>,
-    last_reason: String,
-    jitter: Jitter,
+    policy: Policy,
 }
 
 impl Run {
-    fn new(
-        obj: glib::WeakRef<super::NvencStreamSink>,
-        link: Option<Arc<Link>>,
-        policy: Policy,
-        rx: Receiver<Event>,
-    ) -> Run {
-        let phase = if link.is_some() {
-            Phase::Connecting {
-                since: Instant::now(),
-            }
-        } else {
-            Phase::Idle
-        };
-        Run {
-            obj,
-            link,
-            policy,
-            rx,
-            phase,
-            attempt: 0,
-            failing_since: None,
-            last_reason: String::new(),
-            jitter: Jitter::new(),
-        }
-    }
-
     fn run(mut self) {
         loop {
             match self.rx.recv_timeout(TICK) {
                 Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Event::Failed(reason)) => self.failed(reason),
+                Ok(Event::Failed(id, reason)) => {
+                    if let Some(one) = self.followed.iter_mut().find(|(f, _)| f.id == id) {
+                        let actions = failure(one, &reason, Instant::now());
+                        apply(&*self.reporter, one, actions);
+                    }
+                }
+                Ok(Event::Follow(f)) => {
+                    let rec = Reconnector::new(self.policy, Jitter::new(), Instant::now());
+                    self.followed.push((f, rec));
+                }
+                Ok(Event::Unfollow(id)) => self.followed.retain(|(f, _)| f.id != id),
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            let Some(obj) = self.obj.upgrade() else {
+            if !self.reporter.alive() {
                 return;
-            };
-            self.step();
-            obj.imp().tick();
+            }
+            let now = Instant::now();
+            for one in self.followed.iter_mut() {
+                let actions = step(one, now);
+                apply(&*self.reporter, one, actions);
+            }
+            self.reporter.tick();
         }
     }
+}
 
-    fn with_imp(&self, f: impl FnOnce(&super::imp::NvencStreamSink)) {
-        if let Some(obj) = self.obj.upgrade() {
-            f(obj.imp());
-        }
+/// Feeds a link's machine what the link shows now.
+fn step(one: &mut (Followed, Reconnector), now: Instant) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if one.1.connecting_for(now).is_some() && one.0.link.is_connected() {
+        actions = one.1.connected();
+    } else if one.0.link.gate().take_failed() {
+        actions = failure(one, "the network sink stopped accepting data", now);
     }
+    actions.extend(one.1.poll(now));
+    actions
+}
 
-    /// Moves the phase on from what the link shows.
-    fn step(&mut self) {
-        let Some(link) = self.link.clone() else {
-            return;
-        };
-        match self.phase {
-            Phase::Connecting { since } => {
-                if link.is_connected() {
-                    link.connected();
-                    let reconnected = self.failing_since.is_some();
-                    let attempt = self.attempt;
-                    self.attempt = 0;
-                    self.failing_since = None;
-                    self.phase = Phase::Connected;
-                    self.with_imp(|imp| {
-                        imp.link_connected(reconnected, attempt);
-                    });
-                } else if link.gate().take_failed() {
-                    self.failed("the network sink stopped accepting data".into());
-                } else if since.elapsed() > CONNECT_TIMEOUT {
-                    self.failed(format!(
-                        "no connection within {} s",
-                        CONNECT_TIMEOUT.as_secs()
-                    ));
+/// The link failed: its transport explains it and says whether it is final.
+fn failure(one: &mut (Followed, Reconnector), reason: &str, now: Instant) -> Vec<Action> {
+    let (f, rec) = one;
+    if !rec.is_following() {
+        return Vec::new(); // a late report of a failure already handled
+    }
+    if f.link.ended() {
+        // The link broke while passing the end of the stream on: end it here.
+        rec.ended();
+        f.link.stream_ended(true);
+        return Vec::new();
+    }
+    let reason = f.link.explain_failure(reason, rec.connecting_for(now));
+    let is_final = f.destination.is_final(&reason);
+    rec.failed(&reason, is_final, now)
+}
+
+fn apply(reporter: &dyn Reporter, one: &mut (Followed, Reconnector), actions: Vec<Action>) {
+    let (f, rec) = one;
+    let i = f.id;
+    let mut queue = std::collections::VecDeque::from(actions);
+    while let Some(action) = queue.pop_front() {
+        match action {
+            Action::Connected {
+                reconnected,
+                attempt,
+            } => {
+                f.link.connected();
+                reporter.connected(i, reconnected, attempt);
+            }
+            Action::TearDown => f.link.tear_down(),
+            Action::Reconnecting {
+                attempt,
+                of,
+                delay,
+                reason,
+            } => reporter.reconnecting(i, attempt, of, delay, &reason),
+            Action::Rebuild { .. } => {
+                if f.link.ended() {
+                    rec.ended(); // nothing left to send
+                    continue;
                 }
-            }
-            Phase::Connected => {
-                if link.gate().take_failed() {
-                    self.failed("the network sink stopped accepting data".into());
+                let result = f.link.rebuild();
+                if result.is_ok() {
+                    let _ = f.link.gate().take_failed();
                 }
+                queue.extend(rec.rebuilt(result, Instant::now()));
             }
-            Phase::Waiting { until } => {
-                if Instant::now() >= until {
-                    self.attempt_now(&link);
-                }
-            }
-            Phase::Idle => {}
+            Action::Connecting { attempt } => reporter.connecting(i, attempt),
+            Action::GiveUp(text) => reporter.give_up(i, &text),
         }
-    }
-
-    fn attempt_now(&mut self, link: &Link) {
-        if link.ended() {
-            self.phase = Phase::Idle; // nothing left to send
-            return;
-        }
-        let attempt = self.attempt;
-        match link.rebuild() {
-            Ok(()) => {
-                let _ = link.gate().take_failed();
-                self.phase = Phase::Connecting {
-                    since: Instant::now(),
-                };
-                self.with_imp(|imp| {
-                    imp.connection_changed(ConnectionState::Connecting, attempt, 0, "")
-                });
-            }
-            Err(e) => {
-                self.phase = Phase::Connecting {
-                    since: Instant::now(),
-                };
-                self.failed(e)
-            }
-        }
-    }
-
-    /// The link failed: wait and try again, or give up.
-    fn failed(&mut self, reason: String) {
-        let Some(link) = self.link.clone() else {
-            return;
-        };
-        if matches!(self.phase, Phase::Idle | Phase::Waiting { .. }) {
-            return; // Already handled: a late report of the same failure.
-        }
-        if link.ended() {
-            // The link broke while passing the end of the stream on: end it here.
-            self.phase = Phase::Idle;
-            link.stream_ended(true);
-            return;
-        }
-        let connecting_for = match self.phase {
-            Phase::Connecting { since } => Some(since.elapsed()),
-            _ => None,
-        };
-        let reason = link.probe().explain_failure(&reason, connecting_for);
-        link.tear_down();
-        let since = *self.failing_since.get_or_insert_with(Instant::now);
-        self.last_reason = reason.clone();
-        if !self.policy.enabled() {
-            self.phase = Phase::Idle;
-            self.with_imp(|imp| imp.give_up(&reason));
-            return;
-        }
-        if reconnect::is_final(&reason) {
-            self.phase = Phase::Idle;
-            self.with_imp(|imp| {
-                imp.give_up(&format!(
-                    "{reason} (not retried: another attempt cannot fix this)"
-                ))
-            });
-            return;
-        }
-        let next = self.attempt + 1;
-        if !self.policy.allows(next) {
-            self.phase = Phase::Idle;
-            let secs = since.elapsed().as_secs_f64();
-            let text = format!(
-                "gave up after {} reconnection attempt{} over {secs:.1} s; last error: {}",
-                self.attempt,
-                if self.attempt == 1 { "" } else { "s" },
-                self.last_reason
-            );
-            self.with_imp(|imp| imp.give_up(&text));
-            return;
-        }
-        self.attempt = next;
-        let delay = self.policy.delay(next, self.jitter.next_unit());
-        self.phase = Phase::Waiting {
-            until: Instant::now() + delay,
-        };
-        let of = if self.policy.attempts < 0 {
-            String::new()
-        } else {
-            format!(" of {}", self.policy.attempts)
-        };
-        self.with_imp(|imp| {
-            imp.connection_changed(
-                ConnectionState::Reconnecting,
-                next,
-                delay.as_millis() as u64,
-                &reason,
-            );
-            imp.link_warning(&format!(
-                "{reason}; reconnecting in {:.1} s (attempt {next}{of})",
-                delay.as_secs_f64()
-            ));
-        });
     }
 }

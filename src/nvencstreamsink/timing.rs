@@ -5,11 +5,11 @@
 //! timestamp is not found, the shift is learnt from the oldest frame in flight (encoders emit the first
 //! frame first) and applied from then on.
 
-use crate::sync::lock;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tdstream_common::sync::lock;
 
 /// Frames in flight between the two points; older ones are forgotten (an encoder holds at most a few
 /// dozen frames of lookahead).

@@ -1,13 +1,13 @@
 use crate::flv::audio::AudioCodec;
 use crate::flv::muxer::{AudioConfig, Frame, Muxer, Tag, VideoConfig};
 use crate::flv::video::VideoCodec;
-use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
+use tdstream_common::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -1,12 +1,12 @@
 use crate::meta::sei::{Codec, Framing};
 use crate::meta::{caps, embed};
-use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
+use tdstream_common::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -2,13 +2,13 @@ use crate::meta::latency::{now_us, Latency};
 use crate::meta::sei::{Codec, Framing};
 use crate::meta::wire::{FrameData, Header};
 use crate::meta::{caps, extract, frame_meta, text};
-use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
+use tdstream_common::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

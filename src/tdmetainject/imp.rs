@@ -1,7 +1,6 @@
 use crate::meta::text::{parse_csv, parse_json_lines, parse_table};
 use crate::meta::wire::{Channels, FrameData, Timecode};
 use crate::meta::{frame_meta, text};
-use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -9,6 +8,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex};
+use tdstream_common::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

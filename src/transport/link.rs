@@ -8,13 +8,15 @@
 //! ```
 
 use gst::prelude::*;
+
+use crate::nvencstreamsink::CAT;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::gate::{Gate, GateMode, Stream};
 use super::TransportError;
-use crate::sync::lock;
+use tdstream_common::sync::lock;
 
 /// One built inner bin.
 pub struct Inner {
@@ -26,54 +28,24 @@ pub struct Inner {
     pub connected: Option<Arc<AtomicBool>>,
 }
 
-/// How a link tells that its network sink is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
-    /// rtmp2sink: its `stats` come from the connection once the stream is published.
-    Rtmp,
-    /// srtsink: its `stats` carry socket counters once the handshake is done.
-    Srt,
-    /// webrtcsink / whipclientsink: [`Inner::connected`], set from their signals.
-    Webrtc,
-}
+/// How a link tells that its network sink is connected, and how its failures read: one per
+/// transport (`rtmp::RtmpProbe`, `srt::SrtProbe`, `webrtc::WebrtcProbe`).
+pub trait Probe: Send + Sync {
+    /// Whether the sink is connected, from what it shows (its `stats`). A sink that says so through
+    /// signals sets [`Inner::connected`] instead.
+    fn is_connected(&self, sink: &gst::Element) -> bool;
 
-impl Probe {
-    pub fn is_connected(self, sink: &gst::Element) -> bool {
-        if sink.find_property("stats").is_none() {
-            return false;
-        }
-        let Some(stats) = sink.property::<Option<gst::Structure>>("stats") else {
-            return false;
-        };
-        match self {
-            Probe::Rtmp => {
-                stats.get::<u32>("in-window-ack-size").unwrap_or(0) > 0
-                    || stats.get::<u64>("in-bytes-total").unwrap_or(0) > 0
-            }
-            Probe::Srt => stats.has_field("packets-sent"),
-            Probe::Webrtc => false,
-        }
-    }
-
-    /// The sink's words for a failure, made clearer where the sink is vague. srtsink reports a handshake
-    /// the listener refused (libsrt: BADSECRET, …) only as "Connection does not exist", at once, where
-    /// an absent listener times out after 3 s.
-    pub fn explain_failure(self, reason: &str, connecting_for: Option<Duration>) -> String {
-        let refused_at_once = connecting_for.is_some_and(|d| d < Duration::from_millis(1500));
-        if self == Probe::Srt && refused_at_once && reason.contains("does not exist") {
-            return format!(
-                "{reason}: the listener rejected the connection during the handshake (wrong or missing passphrase, \
-                 a different pbkeylen, or a streamid it does not accept)"
-            );
-        }
+    /// The sink's words for a failure, made clearer where the sink is vague; `connecting_for` is how
+    /// long the failed attempt had been connecting (None once it was connected).
+    fn explain_failure(&self, reason: &str, connecting_for: Option<Duration>) -> String {
+        let _ = connecting_for;
         reason.to_string()
     }
 
-    /// Whether the gate stays closed while connecting. rtmp2sink reports every connection failure by
-    /// itself, so nothing needs to reach it; srtsink reports them only when it has data to write, so it
-    /// gets data (into a small leaky buffer) from the start.
-    fn closed_while_connecting(self) -> bool {
-        self == Probe::Rtmp
+    /// Whether the gate stays closed while connecting (the sink reports failures without data), or lets
+    /// data into the link's small buffer from the start (the sink reports failures only on writing).
+    fn closed_while_connecting(&self) -> bool {
+        false
     }
 }
 
@@ -86,7 +58,7 @@ pub struct Link {
     gate: Arc<Gate>,
     inner: Mutex<Option<Inner>>,
     build: Builder,
-    probe: Probe,
+    probe: Box<dyn Probe>,
     on_new_sink: Mutex<Option<SinkHook>>,
     last_keyframe_request: Mutex<Option<Instant>>,
     /// The stream ended (EOS arrived): no more reconnection.
@@ -105,7 +77,7 @@ impl Link {
     pub fn new(
         name: &str,
         with_audio: bool,
-        probe: Probe,
+        probe: Box<dyn Probe>,
         build: Builder,
     ) -> Result<Arc<Link>, TransportError> {
         let outer = gst::Bin::with_name(name);
@@ -208,8 +180,8 @@ impl Link {
             .unwrap_or_default()
     }
 
-    pub fn probe(&self) -> Probe {
-        self.probe
+    pub fn explain_failure(&self, reason: &str, connecting_for: Option<Duration>) -> String {
+        self.probe.explain_failure(reason, connecting_for)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -300,7 +272,7 @@ impl Link {
                     }
                 }
             }
-            Err(e) => gst::warning!(gst::CAT_RUST, "cannot end the link: {e}"),
+            Err(e) => gst::warning!(CAT, "cannot end the link: {e}"),
         }
     }
 

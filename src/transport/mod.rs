@@ -1,10 +1,26 @@
-//! The network end of `nvencstreamsink`: one sub-bin per mode, with `video` and (optional) `audio`
-//! sink pads taking parsed, encoded streams.
+//! The network end of `nvencstreamsink`. One module per transport, each the one home of everything
+//! about it behind [`Destination`]: its URL (parsed, checked, redacted), what it can carry, the sub-bin
+//! it builds, how it tells connected, how its failures read and which are final, its statistics.
+//! [`KINDS`] lists the transports; adding one is one module and one line there (the model is
+//! `src/encoder/`, one table per encoder family).
+//!
+//! | kind | schemes | module |
+//! |---|---|---|
+//! | RTMP | `rtmp://` `rtmps://` | [`rtmp`] |
+//! | SRT | `srt://` | [`srt`] |
+//! | RTSP server | `rtsp://` | [`rtsp`] |
+//! | WebRTC | `ws://` `wss://` | [`webrtc`] |
+//! | WHIP | `http://` `https://` | [`webrtc`] |
+//!
+//! A built destination is a sub-bin with `video` and (optional) `audio` sink pads taking parsed,
+//! encoded streams; a restartable one is a [`link::Link`] that the element's monitor follows.
 
 use gst::prelude::*;
+use std::sync::Arc;
 
-use crate::encoder::Codec;
-use crate::nvencstreamsink::plan::Plan;
+use crate::encoder::{Codec, EncoderSettings};
+use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
+use crate::nvencstreamsink::{AudioCodec, Mode, Settings};
 use crate::plugins::MissingElement;
 
 pub mod gate;
@@ -12,29 +28,187 @@ pub mod link;
 pub mod rtmp;
 pub mod rtsp;
 pub mod srt;
-pub mod stats;
+pub mod url;
 pub mod webrtc;
 
-/// A built transport.
-pub struct Transport {
+/// One transport: its name, the `mode` that selects it, the URL schemes it takes and its parser.
+pub struct Kind {
+    /// The transport's name in messages and statistics: `rtmp`, `srt`, `rtsp`, `webrtc`, `whip`.
+    pub name: &'static str,
+    /// The `mode` of the one-destination form (`mode` + `url`).
+    pub mode: Mode,
+    /// URL schemes, lower case, without `://`.
+    pub schemes: &'static [&'static str],
+    /// Parses and checks a URL of this transport; element-wide properties fill in what the URL does
+    /// not say.
+    pub parse: Parser,
+}
+
+/// A transport's URL parser: the URL and the element's context in, the resolved destination out.
+pub type Parser = fn(&str, &Context) -> Result<Arc<dyn Destination>, PlanError>;
+
+/// Every transport. The order is the order of the documentation.
+pub static KINDS: [&Kind; 5] = [
+    &rtmp::KIND,
+    &srt::KIND,
+    &rtsp::KIND,
+    &webrtc::WEBRTC,
+    &webrtc::WHIP,
+];
+
+/// The transport of `mode=...`.
+pub fn for_mode(mode: Mode) -> &'static Kind {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.mode == mode)
+        .unwrap_or(&rtmp::KIND)
+}
+
+/// The transport whose scheme starts `url`, if any (`scheme://`, or nanocosmos' `rtmp:host/app+name`).
+pub fn for_url(url: &str) -> Option<&'static Kind> {
+    let url = url.trim();
+    let scheme = match url.split_once("://") {
+        Some((s, _)) => s,
+        None => url
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| s.eq_ignore_ascii_case("rtmp") || s.eq_ignore_ascii_case("rtmps"))?,
+    }
+    .to_ascii_lowercase();
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.schemes.contains(&scheme.as_str()))
+}
+
+/// What a transport's parser may read besides the URL: the element's properties (credentials,
+/// ICE servers, buffer sizes that the URL does not set) and what the installed GStreamer can do.
+pub struct Context<'a> {
+    pub settings: &'a Settings,
+    pub caps: Capabilities,
+}
+
+/// What the one encode carries, as a destination checks it. A check may settle the audio codec (WebRTC
+/// takes Opus only) and add warnings.
+#[derive(Debug, Clone)]
+pub struct Media {
+    pub encoder: EncoderSettings,
+    pub audio_codec: AudioCodec,
+    /// Whether `audio-codec` was set explicitly (else a destination may choose).
+    pub audio_codec_set: bool,
+    pub warnings: Vec<String>,
+}
+
+/// A destination: one parsed URL of one transport.
+pub trait Destination: std::fmt::Debug + Send + Sync {
+    fn kind(&self) -> &'static Kind;
+
+    /// The URL with every secret replaced, safe to log and show.
+    fn shown(&self) -> String;
+
+    /// Every secret of this destination (keys, passwords, passphrases, stream ids, tokens), for the
+    /// redactor that cleans every text the element prints.
+    fn secrets(&self) -> Vec<String>;
+
+    /// Whether the encode can go there: codecs, profile, B-frames, audio codec. An error names the
+    /// setting and the fix.
+    fn check(&self, media: &mut Media) -> Result<(), PlanError>;
+
+    /// `include-silent-audio=automatic`: whether this destination gets a silent track when no audio
+    /// pad is linked (RTMP: services expect audio).
+    fn silent_audio_by_default(&self) -> bool {
+        false
+    }
+
+    /// The transport encodes by itself, per viewer: the bin hands it raw video.
+    fn encodes_per_viewer(&self) -> bool {
+        false
+    }
+
+    /// The audio encoder must write perfect timestamps (browsers' Opus decoders over WebRTC).
+    fn audio_perfect_timestamps(&self) -> bool {
+        false
+    }
+
+    /// Builds the sub-bin (not yet added anywhere).
+    fn build(&self, plan: &Plan, with_audio: bool) -> Result<Built, TransportError>;
+
+    /// Hints for a failure, chosen from its text (plus the sink's debug text), naming what to fix.
+    fn hints(&self, detail: &str) -> Vec<String> {
+        network_hint(detail).into_iter().map(String::from).collect()
+    }
+
+    /// Whether another attempt cannot fix this failure (refused credentials, wrong passphrase): it is
+    /// final at once instead of being retried.
+    fn is_final(&self, reason: &str) -> bool {
+        let _ = reason;
+        false
+    }
+
+    /// Share of packets lost on the way out, as the network sink counts them (0 where it does not).
+    fn packet_loss_ratio(&self, sink: &gst::Element) -> f64 {
+        let _ = sink;
+        0.0
+    }
+
+    /// Clients connected to the network sink (RTSP server), 0 where the idea does not apply.
+    fn clients(&self, sink: &gst::Element) -> u32 {
+        let _ = sink;
+        0
+    }
+
+    /// The URL a receiver opens (`stream-url`): the destination, redacted, unless the network sink
+    /// knows better (the RTSP server's own URL).
+    fn stream_url(&self, sink: Option<&gst::Element>) -> String {
+        let _ = sink;
+        self.shown()
+    }
+
+    /// Errors from the link once the stream has ended or the element goes down are the sink closing
+    /// its own connection, not news (webrtcsink's signaller).
+    fn closing_errors_are_noise(&self) -> bool {
+        false
+    }
+}
+
+/// A built destination.
+pub struct Built {
     pub bin: gst::Bin,
     /// The element that talks to the network (rtmp2sink, srtsink, the internal rtspsharedserver); for a
     /// restartable link, its first one.
     pub network_sink: Option<gst::Element>,
-    /// RTMP and SRT caller/rendezvous: the link that is rebuilt when the connection drops.
-    pub link: Option<std::sync::Arc<link::Link>>,
+    pub follow: Follow,
     /// The caps the video must have when it enters `bin`'s `video` pad.
     pub video_caps: gst::Caps,
 }
 
-impl Transport {
-    /// The transport of a restartable link: its outer bin, first network sink and the link itself.
-    pub(crate) fn of_link(link: std::sync::Arc<link::Link>, video_caps: gst::Caps) -> Transport {
-        Transport {
+/// How the element follows a built destination's connection.
+pub enum Follow {
+    /// A restartable link: the monitor follows it and reconnects it (RTMP, SRT caller/rendezvous,
+    /// WebRTC, WHIP).
+    Link(Arc<link::Link>),
+    /// Connected while at least one caller is (SRT listener: srtsink's caller-added/-removed).
+    Callers,
+    /// Connected once data reaches the network sink (RTSP server: the mount is up).
+    FirstData,
+}
+
+impl Built {
+    /// The built form of a restartable link: its outer bin, first network sink and the link itself.
+    pub(crate) fn of_link(link: Arc<link::Link>, video_caps: gst::Caps) -> Built {
+        Built {
             bin: link.outer().clone(),
             network_sink: link.network_sink(),
-            link: Some(link),
+            follow: Follow::Link(link),
             video_caps,
+        }
+    }
+
+    pub fn link(&self) -> Option<&Arc<link::Link>> {
+        match &self.follow {
+            Follow::Link(l) => Some(l),
+            _ => None,
         }
     }
 }
@@ -86,15 +260,6 @@ pub(crate) fn video_caps(codec: Codec, stream_format: Option<&str>) -> gst::Caps
     b.build()
 }
 
-pub fn build(plan: &Plan, with_audio: bool) -> Result<Transport, TransportError> {
-    match &plan.target {
-        crate::nvencstreamsink::plan::Target::Rtmp(t) => rtmp::build(plan, t, with_audio),
-        crate::nvencstreamsink::plan::Target::Srt(t) => srt::build(plan, t, with_audio),
-        crate::nvencstreamsink::plan::Target::Rtsp(t) => rtsp::build(plan, t, with_audio),
-        crate::nvencstreamsink::plan::Target::Webrtc(t) => webrtc::build(plan, t, with_audio),
-    }
-}
-
 /// Sets an enum property by nick, without the panic of `set_property_from_str` on a bad nick.
 pub(crate) fn set_enum(
     element: &gst::Element,
@@ -104,20 +269,16 @@ pub(crate) fn set_enum(
     crate::plugins::set_enum(element, name, nick).map_err(TransportError::Link)
 }
 
-/// A hint for a network sink's error text, naming what to fix.
-pub fn explain(error_text: &str) -> Option<&'static str> {
+/// Links a chain of elements already in one bin.
+pub(crate) fn link_chain(elements: &[&gst::Element]) -> Result<(), TransportError> {
+    gst::Element::link_many(elements.iter().copied())
+        .map_err(|e| TransportError::Link(e.to_string()))
+}
+
+/// The hint every network transport shares: the peer is not there, or it hung up.
+pub fn network_hint(error_text: &str) -> Option<&'static str> {
     let t = error_text.to_ascii_lowercase();
-    let hint = if t.contains("passphrase") || t.contains("decrypt") {
-        "Fix: use the peer's SRT passphrase (passphrase=... in url, same pbkeylen on both sides)"
-    } else if t.contains("publish")
-        || t.contains("denied")
-        || t.contains("unauthorized")
-        || t.contains("badname")
-        || t.contains("rejected")
-        || t.contains("403")
-    {
-        "Fix: the server refused to accept the stream: check the stream key and any credentials in url"
-    } else if t.contains("refused")
+    let hint = if t.contains("refused")
         || t.contains("does not exist")
         || t.contains("could not resolve")
         || t.contains("timed out")
@@ -133,34 +294,10 @@ pub fn explain(error_text: &str) -> Option<&'static str> {
     Some(hint)
 }
 
-/// A second hint for Enhanced RTMP (H.265/AV1 in FLV): servers that cannot read it do not say so in
-/// RTMP, they hang up (FFmpeg before 6.1, nginx-rtmp's players with `wait_key on`, older services).
-pub fn explain_enhanced(error_text: &str, codec: &str) -> Option<String> {
-    let t = error_text.to_ascii_lowercase();
-    let hung_up = [
-        "closed",
-        "reset",
-        "broken pipe",
-        "connection error",
-        "end of stream",
-        "eof",
-    ]
-    .iter()
-    .any(|w| t.contains(w));
-    hung_up.then(|| {
-        format!(
-            "video-codec={codec} goes as Enhanced RTMP, which some servers cannot read and hang up on \
-             (FFmpeg before 6.1, older services); if this happens right after connecting, \
-             Fix: set video-codec=h264 (legacy FLV, which every server takes) or use a server that reads \
-             Enhanced RTMP (YouTube, FFmpeg 6.1+, nginx-rtmp with wait_key off)"
-        )
-    })
-}
-
-/// Links a chain of elements already in one bin.
-pub(crate) fn link_chain(elements: &[&gst::Element]) -> Result<(), TransportError> {
-    gst::Element::link_many(elements.iter().copied())
-        .map_err(|e| TransportError::Link(e.to_string()))
+/// Whether `text` contains any of `words` (case-insensitive): the transports' final-failure lists.
+pub(crate) fn mentions(text: &str, words: &[&str]) -> bool {
+    let t = text.to_ascii_lowercase();
+    words.iter().any(|w| t.contains(w))
 }
 
 #[cfg(test)]
@@ -168,14 +305,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn enhanced_rtmp_hint_only_when_the_server_hung_up() {
-        let hint = explain_enhanced("Connection error", "h265").unwrap_or_default();
-        assert!(
-            hint.contains("video-codec=h265")
-                && hint.contains("Fix: set video-codec=h264")
-                && hint.contains("wait_key off"),
-            "{hint}"
+    fn every_scheme_picks_one_transport() {
+        let names: Vec<_> = [
+            "rtmp://h/a/k",
+            "RTMPS://h/a/k",
+            "srt://h:1",
+            "rtsp://:8554/x",
+            "ws://h:1",
+            "wss://h",
+            "http://h/whip",
+            "https://h/whip",
+        ]
+        .iter()
+        .map(|u| for_url(u).map(|k| k.name))
+        .collect();
+        assert_eq!(
+            names,
+            [
+                Some("rtmp"),
+                Some("rtmp"),
+                Some("srt"),
+                Some("rtsp"),
+                Some("webrtc"),
+                Some("webrtc"),
+                Some("whip"),
+                Some("whip")
+            ]
         );
-        assert!(explain_enhanced("Could not connect: Connection refused", "av1").is_none());
+        assert!(for_url("ftp://h").is_none() && for_url("srt:h:1").is_none());
+        assert_eq!(
+            for_url("rtmp:127.0.0.1/live+cam").map(|k| k.name),
+            Some("rtmp")
+        );
+        for k in KINDS {
+            assert_eq!(for_mode(k.mode).name, k.name);
+        }
+    }
+
+    #[test]
+    fn network_hints() {
+        assert!(network_hint("Connection refused").is_some_and(|h| h.contains("reachable")));
+        assert!(network_hint("connection reset by peer").is_some_and(|h| h.contains("closed")));
+        assert!(network_hint("Internal data stream error").is_none());
     }
 }

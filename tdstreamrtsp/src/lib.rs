@@ -5,17 +5,13 @@
 //! is separate from `libgsttdstream.so` so that a process that streams RTMP or SRT does not load
 //! gst-rtsp-server and the libraries it links (about 0.6 MB of resident code, issue #9).
 //!
-//! Shared with the main plugin, compiled into both (plain Rust, no GObject types): the lock helper,
-//! the `audio` request pad, and the RTSP names and URLs (`src/rtsp.rs`).
+//! Shared with the main plugin through the workspace crate `tdstream-common` (plain Rust, no GObject
+//! types): the lock helper, the `audio` request pad, and the RTSP names and URLs.
 
 use gst::glib;
 
-#[path = "../../src/audiopad.rs"]
-mod audiopad;
 mod rtsp;
 pub mod rtspsharedserver;
-#[path = "../../src/sync.rs"]
-mod sync;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtspsharedserver::register(plugin)

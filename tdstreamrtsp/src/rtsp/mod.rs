@@ -1,11 +1,8 @@
 //! The RTSP server: the pure helpers shared with the main plugin (names, URLs, payloaders,
-//! credentials, keyframe rate limiting; `src/rtsp.rs`), the process-wide server registry in
-//! [`registry`], the shared-media feeder in [`feeder`].
+//! credentials, keyframe rate limiting) are in `tdstream_common::rtsp`; here the process-wide server
+//! registry in [`registry`], the shared-media feeder in [`feeder`].
 
-#[path = "../../../src/rtsp.rs"]
-mod names;
-
-pub use names::*;
+pub use tdstream_common::rtsp::*;
 
 pub mod feeder;
 pub mod prepared;

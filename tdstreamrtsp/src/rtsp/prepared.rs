@@ -7,10 +7,10 @@
 //! up front, on a main loop this module owns, removes that race and makes every client's start a
 //! join: the factory hands each client the prepared media, and the client's pool thread is not used.
 
-use crate::sync::lock;
 use gst_rtsp_server::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tdstream_common::sync::lock;
 
 const LOOP_START: Duration = Duration::from_secs(5);
 

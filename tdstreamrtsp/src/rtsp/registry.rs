@@ -6,13 +6,13 @@
 //! last guard to go stops the server, closes its clients and frees the port.
 
 use super::prepared::PreparedMedia;
-use crate::sync::lock;
 use gst::glib;
 use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::Duration;
+use tdstream_common::sync::lock;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistryError {

@@ -1,10 +1,10 @@
-use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_rtsp_server::prelude::*;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+use tdstream_common::sync::lock;
 
 use crate::rtsp::feeder::{Feeder, Kind, AUDIO_SRC, VIDEO_SRC};
 use crate::rtsp::registry::{self, Mount};
@@ -72,7 +72,7 @@ pub struct RtspSharedServer {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     video_pad: std::sync::OnceLock<gst::GhostPad>,
-    audio_pad: crate::audiopad::AudioPad,
+    audio_pad: tdstream_common::audiopad::AudioPad,
 }
 
 #[glib::object_subclass]
@@ -338,11 +338,14 @@ impl RtspSharedServer {
 
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let settings = lock(&self.settings).clone();
-        crate::rtsp::validate_stream_name(&settings.stream_name).map_err(|e| self.fail(&e))?;
-        let users = crate::rtsp::parse_users(settings.auth_users.as_deref().unwrap_or(""))
+        tdstream_common::rtsp::validate_stream_name(&settings.stream_name)
             .map_err(|e| self.fail(&e))?;
+        let users =
+            tdstream_common::rtsp::parse_users(settings.auth_users.as_deref().unwrap_or(""))
+                .map_err(|e| self.fail(&e))?;
         if settings.multicast {
-            crate::rtsp::parse_range(&settings.multicast_range).map_err(|e| self.fail(&e))?;
+            tdstream_common::rtsp::parse_range(&settings.multicast_range)
+                .map_err(|e| self.fail(&e))?;
         }
         let port = u16::try_from(settings.port).unwrap_or(DEFAULT_PORT as u16);
         let server =
@@ -355,8 +358,8 @@ impl RtspSharedServer {
             server.context().clone(),
             Duration::from_millis(settings.keyframe_min_interval as u64),
         );
-        let host = crate::rtsp::host_for_url(&settings.address);
-        let url = crate::rtsp::mount_url(
+        let host = tdstream_common::rtsp::host_for_url(&settings.address);
+        let url = tdstream_common::rtsp::mount_url(
             settings.tls_certificate.is_some(),
             &host,
             port,
@@ -502,7 +505,9 @@ impl RtspSharedServer {
         factory.set_suspend_mode(gst_rtsp_server::RTSPSuspendMode::None);
         let mut protocols = gst_rtsp::RTSPLowerTrans::UDP | gst_rtsp::RTSPLowerTrans::TCP;
         if state.settings.multicast {
-            if let Ok((first, last)) = crate::rtsp::parse_range(&state.settings.multicast_range) {
+            if let Ok((first, last)) =
+                tdstream_common::rtsp::parse_range(&state.settings.multicast_range)
+            {
                 let pool = gst_rtsp_server::RTSPAddressPool::new();
                 let _ = pool.add_range(&first.to_string(), &last.to_string(), 5000, 5999, 16);
                 factory.set_address_pool(Some(&pool));
@@ -579,7 +584,7 @@ impl RtspSharedServer {
 fn launch_line(video: &gst::Caps, audio: Option<&gst::Caps>) -> Result<String, String> {
     let part = |caps: &gst::Caps, src: &str, pay: &str, pt: u32| -> Result<String, String> {
         let s = caps.structure(0).ok_or("empty caps")?;
-        let (parser, payloader) = crate::rtsp::payloader_for(s.name(), s.get::<i32>("mpegversion").ok())
+        let (parser, payloader) = tdstream_common::rtsp::payloader_for(s.name(), s.get::<i32>("mpegversion").ok())
             .ok_or_else(|| format!("caps {} cannot be served over RTSP: no payloader for them. Fix: send H.264, H.265, AV1, AAC, MP3 or Opus", s.name()))?;
         let factory = payloader.split_whitespace().next().unwrap_or(payloader);
         if gst::ElementFactory::find(factory).is_none() {

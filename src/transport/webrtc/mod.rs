@@ -9,14 +9,189 @@
 
 use gst::glib;
 use gst::prelude::*;
+
+use crate::nvencstreamsink::CAT;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::link::{Inner, Link, Probe};
-use super::{set_enum, Transport, TransportError};
-use crate::encoder::EncoderSettings;
-use crate::nvencstreamsink::plan::Plan;
-use crate::webrtc::WebrtcTarget;
+use super::{
+    mentions, network_hint, set_enum, Built, Context, Destination, Kind, Media, TransportError,
+};
+use crate::encoder::{Codec, EncoderSettings};
+use crate::nvencstreamsink::plan::{Plan, PlanError};
+use crate::nvencstreamsink::{AudioCodec, Mode, WebrtcEncode};
+
+pub mod config;
+
+pub use config::WebrtcTarget;
+
+pub static WEBRTC: Kind = Kind {
+    name: "webrtc",
+    mode: Mode::Webrtc,
+    schemes: &["ws", "wss"],
+    parse: parse_webrtc,
+};
+
+pub static WHIP: Kind = Kind {
+    name: "whip",
+    mode: Mode::Whip,
+    schemes: &["http", "https"],
+    parse: parse_whip,
+};
+
+/// Failures another attempt cannot fix: the endpoint refused the token.
+const FINAL: &[&str] = &[
+    "denied",
+    "unauthorized",
+    "forbidden",
+    "rejected",
+    "401",
+    "403",
+];
+
+/// A WebRTC destination (signalling server) or a WHIP endpoint, resolved with the element's ICE
+/// settings.
+#[derive(Debug, Clone)]
+pub struct Webrtc {
+    pub target: WebrtcTarget,
+    /// `encoder-name` is set (it cannot apply per viewer).
+    encoder_name_set: bool,
+}
+
+fn parse_webrtc(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+    parse(url, ctx, false)
+}
+
+fn parse_whip(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+    parse(url, ctx, true)
+}
+
+fn parse(url: &str, ctx: &Context, whip: bool) -> Result<Arc<dyn Destination>, PlanError> {
+    let s = ctx.settings;
+    config::check_url(url, whip)?;
+    Ok(Arc::new(Webrtc {
+        target: WebrtcTarget {
+            whip,
+            url: url.trim().to_string(),
+            stun_server: config::parse_stun(&s.stun_server)?,
+            turn_servers: config::parse_turn(&s.turn_servers)?,
+            ice_addresses: config::parse_addresses(&s.ice_addresses)?,
+            bearer_token: s.bearer_token.clone(),
+            name: s.stream_name.clone(),
+            per_viewer: s.webrtc_encode == WebrtcEncode::PerViewer,
+        },
+        encoder_name_set: s.encoder_name.is_some(),
+    }))
+}
+
+impl Destination for Webrtc {
+    fn kind(&self) -> &'static Kind {
+        if self.target.whip {
+            &WHIP
+        } else {
+            &WEBRTC
+        }
+    }
+
+    fn shown(&self) -> String {
+        config::shown(&self.target.url)
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let url = &self.target.url;
+        let mut out = Vec::new();
+        // Tokens in a WHIP URL's query or user information are secrets too.
+        if let Some((_, q)) = url.split_once('?') {
+            out.push(q.to_string());
+        }
+        if let Some((_, rest)) = url.split_once("://") {
+            if let Some((user, _)) = rest.split('/').next().unwrap_or_default().rsplit_once('@') {
+                out.push(user.to_string());
+            }
+        }
+        out.extend(config::turn_secrets(&self.target.turn_servers));
+        out.extend(self.target.bearer_token.clone());
+        out
+    }
+
+    /// What browsers decode over WebRTC: H.264 without B-frames, Opus (the default here; another audio
+    /// codec set explicitly is an error).
+    fn check(&self, media: &mut Media) -> Result<(), PlanError> {
+        let mode = self.kind().name;
+        let e = &media.encoder;
+        if e.codec != Codec::H264 {
+            return Err(PlanError::CodecOnProtocol {
+                codec: e.codec.nick(),
+                mode,
+                why: "browsers decode H.264 over WebRTC everywhere, H.265 and AV1 only in some browsers and not \
+                      from GStreamer 1.22's payloaders",
+                fix: "set video-codec=h264",
+            });
+        }
+        if e.max_bframes > 0 {
+            return Err(PlanError::Browser {
+                setting: format!("max-bframes={}", e.max_bframes),
+                why: "browsers' WebRTC H.264 decoders do not reorder frames, so B-frames play out of order or stall",
+                fix: "set max-bframes=0 (and profile=main or profile=baseline)",
+            });
+        }
+        if media.audio_codec_set && media.audio_codec != AudioCodec::Opus {
+            return Err(PlanError::AudioOnProtocol {
+                codec: media.audio_codec.nick(),
+                mode,
+                why: "Opus is the only audio codec browsers take over WebRTC",
+                fix: "set audio-codec=opus, or leave audio-codec unset (Opus is the default for WebRTC and WHIP)",
+            });
+        }
+        media.audio_codec = AudioCodec::Opus;
+        if self.target.per_viewer && self.encoder_name_set {
+            media.warnings.push(
+                "encoder-name is not used with webrtc-encode=per-viewer: webrtcsink picks the encoder for each \
+                 viewer (NVENC where it ranks first) and tdstream applies its settings to it"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    fn encodes_per_viewer(&self) -> bool {
+        self.target.per_viewer
+    }
+
+    fn audio_perfect_timestamps(&self) -> bool {
+        // Browsers' Opus decoders over WebRTC expect perfect timestamps.
+        true
+    }
+
+    fn build(&self, plan: &Plan, with_audio: bool) -> Result<Built, TransportError> {
+        build(plan, &self.target, with_audio)
+    }
+
+    fn hints(&self, detail: &str) -> Vec<String> {
+        if mentions(detail, FINAL) {
+            return vec!["Fix: the endpoint refused the stream: check bearer-token and any credentials in url".into()];
+        }
+        network_hint(detail).into_iter().map(String::from).collect()
+    }
+
+    fn is_final(&self, reason: &str) -> bool {
+        mentions(reason, FINAL)
+    }
+
+    fn closing_errors_are_noise(&self) -> bool {
+        true
+    }
+}
+
+/// webrtcsink / whipclientsink: connected is known from their signals ([`Inner::connected`]).
+struct WebrtcProbe;
+
+impl Probe for WebrtcProbe {
+    fn is_connected(&self, _sink: &gst::Element) -> bool {
+        false
+    }
+}
 
 /// Lower bound of congestion control in per-viewer mode, as a fraction of avg-bitrate.
 const MIN_BITRATE_FRACTION: f64 = 0.1;
@@ -41,11 +216,7 @@ fn make_webrtc(factory: &str, mode: &str) -> Result<gst::Element, TransportError
         })
 }
 
-pub fn build(
-    plan: &Plan,
-    target: &WebrtcTarget,
-    with_audio: bool,
-) -> Result<Transport, TransportError> {
+fn build(plan: &Plan, target: &WebrtcTarget, with_audio: bool) -> Result<Built, TransportError> {
     ensure_elements();
     let video_caps = if target.per_viewer {
         gst::Caps::new_empty_simple("video/x-raw")
@@ -62,10 +233,10 @@ pub fn build(
     let link = Link::new(
         name,
         with_audio,
-        Probe::Webrtc,
+        Box::new(WebrtcProbe),
         Box::new(move || build_inner(&t, &encoder, with_audio)),
     )?;
-    Ok(Transport::of_link(link, video_caps))
+    Ok(Built::of_link(link, video_caps))
 }
 
 fn build_inner(
@@ -216,7 +387,7 @@ fn add_ice_addresses(webrtcbin: &gst::Element, addresses: &[String]) {
     for a in addresses {
         let added = agent.emit_by_name::<bool>("add-local-ip-address", &[a]);
         if !added {
-            gst::warning!(gst::CAT_DEFAULT, "ice-addresses: libnice did not take {a}");
+            gst::warning!(CAT, "ice-addresses: libnice did not take {a}");
         }
     }
 }
@@ -258,13 +429,13 @@ fn setup_encoder(args: &[glib::Value], settings: &EncoderSettings) -> bool {
     match crate::encoder::select::configure_existing(&enc, settings) {
         Ok(warnings) => {
             for w in warnings {
-                gst::info!(gst::CAT_DEFAULT, "per-viewer encoder {}: {w}", enc.name());
+                gst::info!(CAT, "per-viewer encoder {}: {w}", enc.name());
             }
             true
         }
         Err(e) => {
             gst::warning!(
-                gst::CAT_DEFAULT,
+                CAT,
                 "per-viewer encoder {}: keeping webrtcsink's settings: {e}",
                 enc.name()
             );
@@ -303,7 +474,7 @@ fn warn_if_answer_refuses_h264(
             let refused = desc
                 .sdp()
                 .as_text()
-                .is_ok_and(|text| crate::webrtc::answer_refuses_h264(&text));
+                .is_ok_and(|text| config::answer_refuses_h264(&text));
             if refused && !warned.swap(true, Ordering::SeqCst) {
                 if let Some(sink) = sink.upgrade() {
                     gst::element_warning!(

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::url::UrlError;
+use crate::transport::url::UrlError;
 
 const SIGNALLING_EXAMPLE: &str = "ws://127.0.0.1:8443";
 const WHIP_EXAMPLE: &str = "https://whip.example.com/whip/endpoint";

@@ -1,6 +1,6 @@
 //! The RTSP side's pure helpers (names, URLs, payloaders, credentials, keyframe rate limiting), shared
 //! by both plugins: `nvencstreamsink` checks `stream-name` with them before it starts, and the RTSP
-//! server plugin (`tdstreamrtsp/`, which compiles this file as its `rtsp::names`) builds on them.
+//! server plugin (`tdstreamrtsp/`) builds on them.
 
 use std::time::{Duration, Instant};
 

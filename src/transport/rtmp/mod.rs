@@ -1,0 +1,361 @@
+//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! rtmp2sink`, in a restartable link. H.265 and
+//! AV1 (and H.264 with `rtmp-enhanced=true`) use Enhanced RTMP: `eflvmux` where GStreamer has it for the
+//! codec (1.28+), else this plugin's `tdeflvmux`.
+
+use gst::prelude::*;
+use std::sync::Arc;
+
+use super::link::{Inner, Link, Probe};
+use super::{
+    ghost_mux_pad, link_chain, make, mentions, network_hint, video_caps, Built, Context,
+    Destination, Kind, Media, TransportError,
+};
+use crate::encoder::Codec;
+use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
+use crate::nvencstreamsink::{AudioCodec, Mode};
+
+pub mod url;
+
+pub use url::RtmpTarget;
+
+pub static KIND: Kind = Kind {
+    name: "rtmp",
+    mode: Mode::Rtmp,
+    schemes: &["rtmp", "rtmps"],
+    parse,
+};
+
+/// The queue in front of rtmp2sink when `rtmp-buffer-size` is 0 (automatic).
+const DEFAULT_BUFFER_S: f64 = 2.0;
+
+/// A TLS certificate the system does not trust: another attempt cannot fix it either.
+const CERTIFICATE: &[&str] = &["certificate"];
+
+/// Failures another attempt cannot fix: the server refused the stream key or the credentials.
+const FINAL: &[&str] = &[
+    "publish",
+    "denied",
+    "unauthorized",
+    "forbidden",
+    "badname",
+    "rejected",
+    "403",
+];
+
+/// The FLV muxer of an RTMP destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlvMuxer {
+    /// `flvmux`: H.264 in legacy FLV.
+    Legacy,
+    /// The installed `eflvmux` (GStreamer 1.28+), for a codec it takes.
+    Eflvmux,
+    /// `tdeflvmux`, this plugin's enhanced-FLV muxer.
+    Tdeflvmux,
+}
+
+impl FlvMuxer {
+    pub fn factory(self) -> &'static str {
+        match self {
+            FlvMuxer::Legacy => "flvmux",
+            FlvMuxer::Eflvmux => "eflvmux",
+            FlvMuxer::Tdeflvmux => "tdeflvmux",
+        }
+    }
+}
+
+/// An RTMP destination, resolved: the URL, the muxer for the codec, the credentials to use.
+#[derive(Debug, Clone)]
+pub struct Rtmp {
+    pub target: RtmpTarget,
+    pub flv: FlvMuxer,
+    codec: Codec,
+    /// Nanoseconds of muxed stream the queue in front of rtmp2sink may hold.
+    buffer_ns: u64,
+    /// Credentials given as properties win over the URL's `user:pass@`.
+    username: Option<String>,
+    password: Option<String>,
+    /// rtmps://: what the certificate is checked for.
+    tls_validation: gio::TlsCertificateFlags,
+}
+
+fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+    let s = ctx.settings;
+    let target = RtmpTarget::parse(url)?;
+    let codec = s.encoder.codec;
+    let flv = flv_muxer(codec, s.rtmp_enhanced, ctx.caps);
+    let buffer_s = if s.rtmp_buffer_size > 0.0 {
+        s.rtmp_buffer_size
+    } else {
+        DEFAULT_BUFFER_S
+    };
+    Ok(Arc::new(Rtmp {
+        username: s.rtmp_username.clone().or(target.username.clone()),
+        password: s.rtmp_password.clone().or(target.password.clone()),
+        target,
+        flv,
+        codec,
+        buffer_ns: (buffer_s * 1e9) as u64,
+        tls_validation: s.tls_validation_flags,
+    }))
+}
+
+/// H.264 keeps legacy FLV (every server takes it) unless asked; H.265/AV1 need Enhanced RTMP: the
+/// system's eflvmux where it takes the codec, else ours.
+fn flv_muxer(codec: Codec, enhanced: bool, caps: Capabilities) -> FlvMuxer {
+    match codec {
+        Codec::H264 if !enhanced => FlvMuxer::Legacy,
+        Codec::H264 => FlvMuxer::Tdeflvmux,
+        Codec::H265 if caps.eflv_h265 => FlvMuxer::Eflvmux,
+        Codec::Av1 if caps.eflv_av1 => FlvMuxer::Eflvmux,
+        _ => FlvMuxer::Tdeflvmux,
+    }
+}
+
+impl Destination for Rtmp {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn shown(&self) -> String {
+        self.target.redacted()
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let key = &self.target.stream_key;
+        let mut out = vec![key.clone()];
+        if let Some((name, _)) = key.split_once('?') {
+            // The query (nginx-rtmp `?key=`, Facebook's `?s_bl=1&...&a=...`) is secret as well.
+            out.push(key.trim_start_matches(name).to_string());
+        }
+        out.extend(self.target.password.clone());
+        out.extend(self.password.clone());
+        out
+    }
+
+    fn check(&self, media: &mut Media) -> Result<(), PlanError> {
+        let all = gio::TlsCertificateFlags::VALIDATE_ALL;
+        if self.target.scheme == "rtmps" && !self.tls_validation.contains(all) {
+            media.warnings.push(format!(
+                "tls-validation-flags={}: the TLS certificate of {} is not fully checked ({}), so anyone on \
+                 the way could pose as the server and read the stream key; use this only with a server you trust",
+                self.tls_validation.bits(),
+                self.target.redacted(),
+                if self.tls_validation.is_empty() {
+                    "not at all".to_string()
+                } else {
+                    format!("only for {:?}", self.tls_validation)
+                }
+            ));
+        }
+        if media.audio_codec == AudioCodec::Opus {
+            return Err(PlanError::AudioOnProtocol {
+                codec: "opus",
+                mode: "rtmp",
+                why: "FLV carries only MP3 and AAC audio",
+                fix: "set audio-codec=aac (what streaming services expect) or audio-codec=mp3",
+            });
+        }
+        Ok(())
+    }
+
+    fn silent_audio_by_default(&self) -> bool {
+        true
+    }
+
+    fn build(&self, _plan: &Plan, with_audio: bool) -> Result<Built, TransportError> {
+        let me = self.clone();
+        let link = Link::new(
+            "rtmp-transport",
+            with_audio,
+            Box::new(RtmpProbe),
+            Box::new(move || me.build_inner(with_audio)),
+        )?;
+        Ok(Built::of_link(link, flv_video_caps(self.codec)))
+    }
+
+    fn hints(&self, detail: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if mentions(detail, CERTIFICATE) {
+            out.push(
+                "Fix: this system does not trust the server's TLS certificate (self-signed, or issued by a private \
+                 CA): install that CA in the system's trust store (/usr/local/share/ca-certificates, then \
+                 update-ca-certificates), or set tls-validation-flags=0 to skip the check (only for a server you \
+                 trust)"
+                    .to_string(),
+            );
+        } else if mentions(detail, FINAL) {
+            out.push(
+                "Fix: the server refused to accept the stream: check the stream key and any credentials in url"
+                    .to_string(),
+            );
+        } else if let Some(h) = network_hint(detail) {
+            out.push(h.to_string());
+        }
+        if self.flv != FlvMuxer::Legacy {
+            out.extend(explain_enhanced(detail, self.codec.nick()));
+        }
+        out
+    }
+
+    fn is_final(&self, reason: &str) -> bool {
+        mentions(reason, FINAL) || mentions(reason, CERTIFICATE)
+    }
+}
+
+/// rtmp2sink: its `stats` come from the connection once the stream is published. It reports every
+/// connection failure by itself, so nothing needs to reach it while it connects.
+struct RtmpProbe;
+
+impl Probe for RtmpProbe {
+    fn is_connected(&self, sink: &gst::Element) -> bool {
+        if sink.find_property("stats").is_none() {
+            return false;
+        }
+        sink.property::<Option<gst::Structure>>("stats")
+            .is_some_and(|stats| {
+                stats.get::<u32>("in-window-ack-size").unwrap_or(0) > 0
+                    || stats.get::<u64>("in-bytes-total").unwrap_or(0) > 0
+            })
+    }
+
+    fn closed_while_connecting(&self) -> bool {
+        true
+    }
+}
+
+/// A second hint for Enhanced RTMP (H.265/AV1 in FLV): servers that cannot read it do not say so in
+/// RTMP, they hang up (FFmpeg before 6.1, nginx-rtmp's players with `wait_key on`, older services).
+fn explain_enhanced(error_text: &str, codec: &str) -> Option<String> {
+    let hung_up = mentions(
+        error_text,
+        &[
+            "closed",
+            "reset",
+            "broken pipe",
+            "connection error",
+            "end of stream",
+            "eof",
+        ],
+    );
+    hung_up.then(|| {
+        format!(
+            "video-codec={codec} goes as Enhanced RTMP, which some servers cannot read and hang up on \
+             (FFmpeg before 6.1, older services); if this happens right after connecting, \
+             Fix: set video-codec=h264 (legacy FLV, which every server takes) or use a server that reads \
+             Enhanced RTMP (YouTube, FFmpeg 6.1+, nginx-rtmp with wait_key off)"
+        )
+    })
+}
+
+/// What FLV takes: length-prefixed H.264/H.265 with the configuration record in caps, AV1 temporal
+/// units of OBUs.
+fn flv_video_caps(codec: Codec) -> gst::Caps {
+    match codec {
+        Codec::H264 => video_caps(codec, Some("avc")),
+        Codec::H265 => video_caps(codec, Some("hvc1")),
+        Codec::Av1 => gst::Caps::builder(codec.media_type())
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .build(),
+    }
+}
+
+impl Rtmp {
+    /// One connection's worth of elements. A new flvmux per connection: every connection starts with the
+    /// FLV header, onMetaData and the codec sequence headers.
+    fn build_inner(&self, with_audio: bool) -> Result<Inner, TransportError> {
+        let bin = gst::Bin::with_name("rtmp-connection");
+        let purpose = match self.flv {
+            FlvMuxer::Legacy => "mode=rtmp (FLV muxing)",
+            _ => "mode=rtmp with Enhanced RTMP (H.265/AV1 in FLV)",
+        };
+        let mux = make(self.flv.factory(), "flvmux", purpose)?;
+        if mux.find_property("streamable").is_some() {
+            mux.set_property("streamable", true);
+        }
+        // The application-level buffer (rtmp-buffer-size): when the network cannot keep up it drops the
+        // newest data instead of blocking the pipeline, and the link resumes at the next keyframe.
+        let queue = make("queue", "rtmp-buffer", "mode=rtmp")?;
+        queue.set_property("max-size-time", self.buffer_ns);
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        crate::plugins::set_enum(&queue, "leaky", "upstream").map_err(TransportError::Link)?;
+        let sink = make("rtmp2sink", "rtmp2sink", "mode=rtmp (RTMP client)")?;
+        sink.set_property("location", self.target.location());
+        if sink.find_property("tls-validation-flags").is_some() {
+            sink.set_property("tls-validation-flags", self.tls_validation);
+        }
+        // Added while the pipeline plays: never take the pipeline back to PAUSED for a preroll.
+        sink.set_property("async", false);
+        if let Some(u) = &self.username {
+            sink.set_property("username", u);
+        }
+        if let Some(p) = &self.password {
+            sink.set_property("password", p);
+        }
+        bin.add_many([&mux, &queue, &sink])
+            .map_err(|e| TransportError::Link(e.to_string()))?;
+        link_chain(&[&mux, &queue, &sink])?;
+        ghost_mux_pad(&bin, &mux, "video", "video")?;
+        if with_audio {
+            ghost_mux_pad(&bin, &mux, "audio", "audio")?;
+        }
+        Ok(Inner {
+            connected: None,
+            bin,
+            network_sink: sink,
+            buffer: Some(queue),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_rtmp_hint_only_when_the_server_hung_up() {
+        let hint = explain_enhanced("Connection error", "h265").unwrap_or_default();
+        assert!(
+            hint.contains("video-codec=h265")
+                && hint.contains("Fix: set video-codec=h264")
+                && hint.contains("wait_key off"),
+            "{hint}"
+        );
+        assert!(explain_enhanced("Could not connect: Connection refused", "av1").is_none());
+    }
+
+    #[test]
+    fn muxer_per_codec() {
+        let none = Capabilities::default();
+        assert_eq!(flv_muxer(Codec::H264, false, none), FlvMuxer::Legacy);
+        assert_eq!(flv_muxer(Codec::H264, true, none), FlvMuxer::Tdeflvmux);
+        assert_eq!(flv_muxer(Codec::H265, false, none), FlvMuxer::Tdeflvmux);
+        let with_eflv = Capabilities {
+            eflv_h265: true,
+            ..Default::default()
+        };
+        assert_eq!(flv_muxer(Codec::H265, false, with_eflv), FlvMuxer::Eflvmux);
+        assert_eq!(flv_muxer(Codec::Av1, false, with_eflv), FlvMuxer::Tdeflvmux);
+    }
+
+    #[test]
+    fn refused_stream_keys_are_final_and_say_so() {
+        let r = Rtmp {
+            target: RtmpTarget::parse("rtmp://h/app/key").unwrap(),
+            flv: FlvMuxer::Legacy,
+            codec: Codec::H264,
+            buffer_ns: 0,
+            username: None,
+            password: None,
+            tls_validation: gio::TlsCertificateFlags::VALIDATE_ALL,
+        };
+        assert!(r.is_final("publish rejected: NetStream.Publish.BadName"));
+        assert!(!r.is_final("Connection refused"));
+        assert!(!r.is_final("connection closed remotely"));
+        assert!(r.hints("NetStream.Publish.BadName")[0].contains("stream key"));
+        assert!(r.hints("Connection refused")[0].contains("reachable"));
+        let tls = "Failed to connect: Unacceptable TLS certificate";
+        assert!(r.is_final(tls) && r.hints(tls)[0].contains("tls-validation-flags=0"));
+    }
+}
