@@ -25,6 +25,13 @@ impl Redactor {
         }
     }
 
+    /// Takes in every secret of `other` as well.
+    pub fn merge(&mut self, other: &Redactor) {
+        for s in &other.secrets {
+            self.add(s);
+        }
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {

@@ -144,3 +144,102 @@ fn publish_auth_refuses_a_wrong_key_clearly_and_never_shows_it() {
         "retried: {text}"
     );
 }
+
+#[test]
+fn rtmps_to_a_certificate_nobody_trusts_is_final_at_once_and_tls_validation_flags_reaches_it() {
+    init();
+    let ng = common::nginx::nginx_tls();
+    let tls = ng.tls_port.expect("TLS port");
+    let url = format!("rtmps://127.0.0.1:{tls}/live/tls-KEY-1");
+    // Validation on (the default): one attempt, a final error that names the certificate and the fix.
+    let started = std::time::Instant::now();
+    let log = run_launch(
+        &sender(
+            &format!("mode=rtmp url={url} reconnect-attempts=-1"),
+            320,
+            240,
+            30,
+        ),
+        Duration::from_secs(20),
+    );
+    let e = log.errors.join("\n");
+    assert!(
+        e.contains("rtmps://127.0.0.1:")
+            && e.contains("/live/<redacted>")
+            && e.contains("Unacceptable TLS certificate")
+            && e.contains("not retried")
+            && e.contains("tls-validation-flags=0"),
+        "{}",
+        log.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not final at once"
+    );
+    assert!(!log.text().contains("reconnecting in"), "{}", log.text());
+    // tls-validation-flags=0: published through TLS, read back in plain RTMP from nginx-rtmp.
+    let player = rtmp_player(
+        format!("rtmp://127.0.0.1:{}/live/tls-KEY-1", ng.port),
+        3,
+        1,
+        PLAYER_TIMES,
+    );
+    let log = run_launch(
+        &sender(
+            &format!("mode=rtmp url={url} tls-validation-flags=0 keyframe-interval=15"),
+            320,
+            240,
+            6,
+        ),
+        Duration::from_secs(30),
+    );
+    assert!(log.errors.is_empty(), "{}", log.text());
+    assert!(
+        log.warnings
+            .iter()
+            .any(|w| w
+                .contains(": tls-validation-flags=0: the TLS certificate of rtmps://127.0.0.1:")),
+        "{:?}",
+        log.warnings
+    );
+    let probe = player.join().expect("player");
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264", "{probe}");
+    assert!(frames(v) >= 60, "{probe}");
+    assert!(!log.text().contains("tls-KEY-1"), "{}", log.text());
+}
+
+#[test]
+fn service_keys_with_their_own_query_reach_the_server_whole() {
+    init();
+    // A Facebook-style key: the name, then a query of its own, here with the `key` that nginx's
+    // on_publish check (the auth server) must receive intact for the publish to be accepted.
+    let secret = "AbXyZsecret-77";
+    let (_auth, auth_port) = auth_server(secret);
+    let ng = nginx(Some(auth_port));
+    let key = format!("FB-1234-0-AbCd?s_bl=1&s_psm=1&s_sc=1&key={secret}&s_vt=api-s&a=Zz9q");
+    let player = rtmp_player(
+        format!("rtmp://127.0.0.1:{}/live/FB-1234-0-AbCd", ng.port),
+        3,
+        1,
+        PLAYER_TIMES,
+    );
+    let log = run_launch(
+        &sender(
+            &format!(
+                "mode=rtmp url=\"rtmp://127.0.0.1:{}/live/{key}\" keyframe-interval=15",
+                ng.port
+            ),
+            320,
+            240,
+            6,
+        ),
+        Duration::from_secs(30),
+    );
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let probe = player.join().expect("player");
+    assert!(frames(stream(&probe, "video")) >= 60, "{probe}");
+    for s in ["FB-1234", secret, "s_bl=1", "Zz9q"] {
+        assert!(!log.text().contains(s), "{s}: {}", log.text());
+    }
+}

@@ -249,6 +249,14 @@ fn metadata_in_order(encode: &str) {
     for (n, v) in &frames {
         assert_eq!(sent.get(n), Some(v), "frame {n}: received {v}");
     }
+    // The bin counts its input in both encode paths (it stayed 0 with per-viewer encoding).
+    let stats = run
+        .pipeline
+        .by_name("s")
+        .expect("s")
+        .property::<gst::Structure>("stats");
+    let frames_in = stats.get::<u64>("frames-in").unwrap_or(0);
+    assert!(frames_in >= 120, "frames-in {frames_in}: {stats}");
     assert!(run.errors.is_empty(), "{:?}", run.errors);
 }
 

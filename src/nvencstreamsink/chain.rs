@@ -14,7 +14,7 @@ use crate::encoder::select::{set_prop, Chosen};
 use crate::encoder::PropValue;
 use crate::plugins::{self, MissingElement};
 
-fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MissingElement> {
+pub fn capsfilter(name: &str, caps: gst::Caps) -> Result<gst::Element, MissingElement> {
     let f = plugins::make("capsfilter", name, "caps filtering")?;
     f.set_property("caps", caps);
     Ok(f)
@@ -41,11 +41,11 @@ pub fn raw_video(plan: &Plan) -> Result<Vec<gst::Element>, MissingElement> {
 }
 
 /// The video chain, in link order; the first element takes raw video, the last gives parsed video with
-/// `out_caps`.
+/// `out_caps` (or as the parser gives it, for the tee in front of several destinations).
 pub fn video(
     plan: &Plan,
     chosen: &Chosen,
-    out_caps: gst::Caps,
+    out_caps: Option<gst::Caps>,
 ) -> Result<Vec<gst::Element>, MissingElement> {
     let codec = plan.encoder.codec;
     let mut chain = raw_video(plan)?;
@@ -72,8 +72,46 @@ pub fn video(
         parser.set_property("config-interval", -1i32);
     }
     chain.push(parser);
-    chain.push(capsfilter("transport-video-caps", out_caps)?);
+    if let Some(caps) = out_caps {
+        chain.push(capsfilter("transport-video-caps", caps)?);
+    }
     Ok(chain)
+}
+
+/// The branch of one destination behind the video tee: its bounded buffer (`leaky`: a destination that
+/// cannot keep up drops instead of stalling the others), a parser that converts to what its transport
+/// takes, and those caps.
+pub fn video_branch(
+    plan: &Plan,
+    index: u32,
+    caps: gst::Caps,
+    buffer: std::time::Duration,
+) -> Result<Vec<gst::Element>, MissingElement> {
+    let codec = plan.encoder.codec;
+    let queue = branch_queue(&format!("destination{index}-video-buffer"), buffer)?;
+    let parser = plugins::make(
+        codec.parser(),
+        &format!("destination{index}-video-parser"),
+        "parsing the encoded video",
+    )?;
+    if parser.find_property("config-interval").is_some() {
+        parser.set_property("config-interval", -1i32);
+    }
+    let filter = capsfilter(&format!("destination{index}-video-caps"), caps)?;
+    Ok(vec![queue, parser, filter])
+}
+
+/// A destination's bounded buffer behind a tee: it drops what arrives when full.
+pub fn branch_queue(
+    name: &str,
+    buffer: std::time::Duration,
+) -> Result<gst::Element, MissingElement> {
+    let queue = plugins::make("queue", name, "a destination's buffer")?;
+    queue.set_property("max-size-time", buffer.as_nanos() as u64);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-buffers", 0u32);
+    let _ = plugins::set_enum(&queue, "leaky", "upstream");
+    Ok(queue)
 }
 
 struct AudioEncoder {
@@ -103,33 +141,50 @@ fn audio_encoder(codec: AudioCodec) -> AudioEncoder {
     }
 }
 
-/// The audio chain, in link order. With `silent`, it starts with its own silent source.
-pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElement> {
-    let spec = audio_encoder(plan.audio_codec);
-    let mut chain = Vec::new();
+/// The start of the audio chain: its own silent source with `silent`, else a queue for the input.
+pub fn audio_source(silent: bool) -> Result<gst::Element, MissingElement> {
     if silent {
         let src = plugins::make("audiotestsrc", "silent-audio", "include-silent-audio")?;
         let _ = plugins::set_enum(&src, "wave", "silence");
         src.set_property("is-live", true);
-        chain.push(src);
+        Ok(src)
     } else {
-        chain.push(plugins::make("queue", "audio-queue", "the audio input")?);
+        plugins::make("queue", "audio-queue", "the audio input")
+    }
+}
+
+/// The encoding part of the audio chain for `codec`, in link order: raw audio in, parsed audio out.
+/// `suffix` tells apart the element names of a second codec's chain (which starts with its own queue).
+pub fn audio_encode(
+    plan: &Plan,
+    codec: AudioCodec,
+    suffix: &str,
+) -> Result<Vec<gst::Element>, MissingElement> {
+    let spec = audio_encoder(codec);
+    let name = |n: &str| format!("{n}{suffix}");
+    let mut chain = Vec::new();
+    if !suffix.is_empty() {
+        chain.push(plugins::make(
+            "queue",
+            &name("audio-queue"),
+            "the audio input",
+        )?);
     }
     chain.push(plugins::make(
         "audioconvert",
-        "audioconvert",
+        &name("audioconvert"),
         "audio conversion",
     )?);
     chain.push(plugins::make(
         "audioresample",
-        "audioresample",
+        &name("audioresample"),
         "audio resampling",
     )?);
     let caps = gst::Caps::builder("audio/x-raw")
         .field("rate", spec.rate)
         .field("channels", 2i32)
         .build();
-    chain.push(capsfilter("audio-caps", caps)?);
+    chain.push(capsfilter(&name("audio-caps"), caps)?);
     let factory = spec
         .factories
         .iter()
@@ -138,7 +193,7 @@ pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElem
             let last = spec.factories.last().copied().unwrap_or("lamemp3enc");
             MissingElement::new(last, "the audio-codec")
         })?;
-    let enc = plugins::make(factory, "audio-encoder", "the audio-codec")?;
+    let enc = plugins::make(factory, &name("audio-encoder"), "the audio-codec")?;
     let bitrate = plan.audio_bitrate;
     // lamemp3enc counts kbit/s, the others bit/s; set_prop converts to each property's type.
     let result = if *factory == "lamemp3enc" {
@@ -149,24 +204,22 @@ pub fn audio(plan: &Plan, silent: bool) -> Result<Vec<gst::Element>, MissingElem
         set_prop(&enc, "bitrate", &PropValue::Int(bitrate as i64))
     };
     if let Err(e) = result {
-        gst::warning!(gst::CAT_DEFAULT, "audio bitrate not set: {e}");
+        gst::warning!(super::CAT, "audio bitrate not set: {e}");
     }
-    let webrtc = matches!(plan.target, super::plan::Target::Webrtc(_));
-    if webrtc && enc.find_property("perfect-timestamp").is_some() {
-        // Browsers' Opus decoders over WebRTC expect perfect timestamps.
+    if plan.perfect_audio_timestamps(codec) && enc.find_property("perfect-timestamp").is_some() {
         enc.set_property("perfect-timestamp", true);
     }
     chain.push(enc);
-    if plan.audio_codec == AudioCodec::Mp3 {
+    if codec == AudioCodec::Mp3 {
         // LAME picks a lower output rate for low bitrates (32 kHz at 96 kbit/s), which FLV cannot carry.
         let caps = gst::Caps::builder("audio/mpeg")
             .field("rate", spec.rate)
             .build();
-        chain.push(capsfilter("mp3-caps", caps)?);
+        chain.push(capsfilter(&name("mp3-caps"), caps)?);
     }
     chain.push(plugins::make(
         spec.parser,
-        "audio-parser",
+        &name("audio-parser"),
         "parsing the encoded audio",
     )?);
     Ok(chain)

@@ -14,11 +14,24 @@ use gst::glib;
 use gst::prelude::*;
 
 mod chain;
+mod destinations;
 mod imp;
 mod monitor;
 pub mod plan;
 mod props;
 mod timing;
+
+pub(crate) use props::Settings;
+
+/// The debug category of `nvencstreamsink` and of everything it runs: its transports, links, monitor
+/// (`GST_DEBUG=nvencstreamsink:6` shows all of it).
+pub(crate) static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "nvencstreamsink",
+        gst::DebugColorFlags::empty(),
+        Some("tdstream all-in-one encode-and-stream sink"),
+    )
+});
 
 glib::wrapper! {
     pub struct NvencStreamSink(ObjectSubclass<imp::NvencStreamSink>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
@@ -54,6 +67,16 @@ pub enum Mode {
         nick = "whip"
     )]
     Whip = 4,
+}
+
+impl AudioCodec {
+    pub fn nick(self) -> &'static str {
+        match self {
+            AudioCodec::Mp3 => "mp3",
+            AudioCodec::Aac => "aac",
+            AudioCodec::Opus => "opus",
+        }
+    }
 }
 
 impl Mode {

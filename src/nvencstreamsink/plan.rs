@@ -1,12 +1,16 @@
 //! From settings to a plan: checks every combination before anything is built, so that a bad setting
 //! fails at start with a message that names the property and the fix.
 
+use std::sync::Arc;
+
 use super::props::Settings;
-use super::{AudioCodec, Mode, SilentAudio, WebrtcEncode};
+use super::{AudioCodec, Mode, SilentAudio};
 use crate::encoder::{Codec, EncoderSettings, Profile};
 use crate::secrets::Redactor;
-use crate::url::{RtmpTarget, SrtTarget, UrlError};
-use crate::webrtc::{self, IceError, WebrtcTarget};
+use crate::transport::rtsp::RtspTarget;
+use crate::transport::url::UrlError;
+use crate::transport::webrtc::config::IceError;
+use crate::transport::{self, Context, Destination, Media};
 
 pub const MAX_MBPS: f64 = 2000.0;
 pub const MIN_MBPS: f64 = 0.01;
@@ -24,68 +28,75 @@ pub struct Capabilities {
     pub rtp_av1: bool,
 }
 
-/// Where an RTSP-server stream is served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtspTarget {
-    pub port: u16,
-    pub stream_name: String,
-    pub multicast: bool,
-}
-
-/// The FLV muxer of mode=rtmp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlvMuxer {
-    /// `flvmux`: H.264 in legacy FLV.
-    Legacy,
-    /// The installed `eflvmux` (GStreamer 1.28+), for a codec it takes.
-    Eflvmux,
-    /// `tdeflvmux`, this plugin's enhanced-FLV muxer.
-    Tdeflvmux,
-}
-
-impl FlvMuxer {
-    pub fn factory(self) -> &'static str {
-        match self {
-            FlvMuxer::Legacy => "flvmux",
-            FlvMuxer::Eflvmux => "eflvmux",
-            FlvMuxer::Tdeflvmux => "tdeflvmux",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    Rtmp(RtmpTarget),
-    Srt(SrtTarget),
-    Rtsp(RtspTarget),
-    Webrtc(WebrtcTarget),
+/// One destination and the audio codec it gets.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub destination: Arc<dyn Destination>,
+    pub audio_codec: AudioCodec,
+    /// The URL as written (secret: never shown), to tell which destinations a new list keeps.
+    pub url: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub target: Target,
+    /// Where the stream goes: one destination (`mode` + `url`) or the `destinations` list, in order.
+    pub destinations: Vec<Planned>,
+    /// The destinations come from the `destinations` list (which can change while PLAYING): each gets
+    /// its own buffer behind a tee, even when there is only one.
+    pub listed: bool,
     pub encoder: EncoderSettings,
-    pub audio_codec: AudioCodec,
     /// bit/s.
     pub audio_bitrate: u32,
     /// Whether a silent track replaces an unlinked audio pad.
     pub silent_audio: bool,
     pub fps: u32,
-    /// bit/s, 0 = variable.
-    pub mux_rate: u64,
-    /// Nanoseconds of muxed stream the RTMP queue may hold.
-    pub rtmp_buffer_ns: u64,
-    /// mode=rtmp: which FLV muxer.
-    pub flv: FlvMuxer,
     pub redactor: Redactor,
-    pub rtmp_username: Option<String>,
-    pub rtmp_password: Option<String>,
     /// Things that work, but not as asked.
     pub warnings: Vec<String>,
 }
 
+impl Plan {
+    /// The audio codecs the destinations need, each once, in the order of the destinations.
+    pub fn audio_codecs(&self) -> Vec<AudioCodec> {
+        let mut out = Vec::new();
+        for p in &self.destinations {
+            if !out.contains(&p.audio_codec) {
+                out.push(p.audio_codec);
+            }
+        }
+        out
+    }
+
+    /// Whether this audio codec's encoder must write perfect timestamps for one of its destinations.
+    pub fn perfect_audio_timestamps(&self, codec: AudioCodec) -> bool {
+        self.destinations
+            .iter()
+            .any(|p| p.audio_codec == codec && p.destination.audio_perfect_timestamps())
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
+    #[error("destinations: destination {index} ({shown}): {error}")]
+    Destination {
+        /// 1-based, as users count.
+        index: usize,
+        shown: String,
+        error: Box<PlanError>,
+    },
+    #[error(
+        "destinations: '{shown}' is not a destination URL. Fix: start each destination with rtmp://, rtmps://, \
+         srt://, rtsp://, ws://, wss:// (WebRTC signalling), http:// or https:// (WHIP); separate destinations \
+         with spaces"
+    )]
+    UnknownScheme { shown: String },
+    #[error(
+        "destinations: webrtc-encode=per-viewer encodes for each viewer and cannot share the encode with other \
+         destinations. Fix: set webrtc-encode=shared, or stream to that destination alone"
+    )]
+    PerViewerShared,
+    #[error("destinations: destination {index} repeats destination {first}. Fix: list each destination once")]
+    Repeated { index: usize, first: usize },
     #[error("{0}")]
     Ice(#[from] IceError),
     #[error("{setting} cannot be played by browsers over WebRTC: {why}. Fix: {fix}")]
@@ -131,14 +142,6 @@ pub enum PlanError {
     },
 }
 
-fn audio_nick(c: AudioCodec) -> &'static str {
-    match c {
-        AudioCodec::Mp3 => "mp3",
-        AudioCodec::Aac => "aac",
-        AudioCodec::Opus => "opus",
-    }
-}
-
 fn check_range(
     property: &'static str,
     value: f64,
@@ -162,44 +165,47 @@ fn check_range(
 }
 
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
-    let mode_nick = s.mode.nick();
-
+    let ctx = Context { settings: s, caps };
+    let listed = super::destinations::split(&s.destinations);
+    let mut destinations = Vec::new();
+    let mut urls: Vec<String> = listed.iter().map(|u| u.to_string()).collect();
+    if listed.is_empty() {
+        // The one-destination form: `mode` picks the transport, `url` (or, for the RTSP server, `port`,
+        // `stream-name` and `multicast`) says where.
+        let url = match s.mode {
+            Mode::RtspServer => RtspTarget::url_of(s.port, &s.stream_name, s.multicast),
+            _ => s.url.clone(),
+        };
+        destinations.push((transport::for_mode(s.mode).parse)(&url, &ctx)?);
+        urls.push(url);
+    } else {
+        for (i, url) in listed.iter().enumerate() {
+            if let Some(first) = listed[..i].iter().position(|u| u == url) {
+                return Err(PlanError::Repeated {
+                    index: i + 1,
+                    first: first + 1,
+                });
+            }
+            let kind = transport::for_url(url).ok_or_else(|| PlanError::UnknownScheme {
+                shown: crate::transport::url::shown_unparsed(url),
+            })?;
+            let d = (kind.parse)(url, &ctx).map_err(|e| PlanError::Destination {
+                index: i + 1,
+                shown: format!("{}://…", kind.schemes[0]),
+                error: Box::new(e),
+            })?;
+            destinations.push(d);
+        }
+    }
     let mut redactor = Redactor::new();
-    let target = match s.mode {
-        Mode::RtspServer => {
-            crate::rtsp::validate_stream_name(&s.stream_name).map_err(PlanError::Rtsp)?;
-            Target::Rtsp(RtspTarget {
-                port: u16::try_from(s.port).unwrap_or(8554),
-                stream_name: s.stream_name.clone(),
-                multicast: s.multicast,
-            })
-        }
-        Mode::Srt => {
-            let t = SrtTarget::parse(&s.url)?;
-            if let Some(p) = &t.passphrase {
-                redactor.add(p);
-            }
-            Target::Srt(t)
-        }
-        Mode::Webrtc | Mode::Whip => {
-            let t = webrtc_target(s, &mut redactor)?;
-            Target::Webrtc(t)
-        }
-        Mode::Rtmp => {
-            let t = RtmpTarget::parse(&s.url)?;
-            redactor.add(&t.stream_key);
-            if let Some((name, _)) = t.stream_key.split_once('?') {
-                // The query (nginx-rtmp `?key=`) is secret as well.
-                redactor.add(t.stream_key.trim_start_matches(name));
-            }
-            if let Some(p) = &t.password {
-                redactor.add(p);
-            }
-            Target::Rtmp(t)
-        }
-    };
+    for secret in destinations.iter().flat_map(|d| d.secrets()) {
+        redactor.add(&secret);
+    }
     if let Some(p) = &s.rtmp_password {
         redactor.add(p);
+    }
+    if destinations.len() > 1 && destinations.iter().any(|d| d.encodes_per_viewer()) {
+        return Err(PlanError::PerViewerShared);
     }
 
     let e = &s.encoder;
@@ -264,51 +270,42 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         });
     }
 
-    match (&target, e.codec) {
-        (Target::Rtsp(_), Codec::Av1) if !caps.rtp_av1 => {
-            return Err(PlanError::CodecOnProtocol {
-                codec: "av1",
-                mode: mode_nick,
-                why: "AV1 over RTP needs an AV1 payloader (rtpav1pay: GStreamer 1.24+ or gst-plugins-rs), and none is installed",
-                fix: "set video-codec=h264 or video-codec=h265",
-            })
-        }
-        (Target::Srt(_), Codec::Av1) if !caps.ts_av1 => {
-            return Err(PlanError::CodecOnProtocol {
-                codec: "av1",
-                mode: mode_nick,
-                why: "AV1 in MPEG-TS needs mpegtsmux with enable-custom-mappings (GStreamer 1.26 or newer)",
-                fix: "set video-codec=h264 or video-codec=h265, or upgrade to GStreamer 1.26+",
-            })
-        }
-        _ => {}
-    }
-    let mut audio_codec = s.audio_codec;
+    // Each destination checks what it gets; the audio codec may differ between them (AAC for RTMP,
+    // Opus for WebRTC), and is then encoded once per codec.
+    let several = destinations.len() > 1;
+    let mut planned = Vec::new();
+    let mut urls = urls.into_iter();
     let mut warnings = Vec::new();
-    if let Target::Webrtc(t) = &target {
-        audio_codec = browser_checks(s, mode_nick)?;
-        if t.per_viewer && s.encoder_name.is_some() {
-            warnings.push(
-                "encoder-name is not used with webrtc-encode=per-viewer: webrtcsink picks the encoder for each \
-                 viewer (NVENC where it ranks first) and tdstream applies its settings to it"
-                    .to_string(),
-            );
+    for (i, destination) in destinations.into_iter().enumerate() {
+        let mut media = Media {
+            encoder: e.clone(),
+            audio_codec: s.audio_codec,
+            audio_codec_set: s.audio_codec_set,
+            warnings: Vec::new(),
+        };
+        if let Err(error) = destination.check(&mut media) {
+            return Err(if several {
+                PlanError::Destination {
+                    index: i + 1,
+                    shown: destination.shown(),
+                    error: Box::new(error),
+                }
+            } else {
+                error
+            });
         }
-    }
-    if matches!(target, Target::Rtmp(_)) && s.audio_codec == AudioCodec::Opus {
-        return Err(PlanError::AudioOnProtocol {
-            codec: audio_nick(s.audio_codec),
-            mode: mode_nick,
-            why: "FLV carries only MP3 and AAC audio",
-            fix: "set audio-codec=aac (what streaming services expect) or audio-codec=mp3",
+        warnings.append(&mut media.warnings);
+        planned.push(Planned {
+            destination,
+            audio_codec: media.audio_codec,
+            url: urls.next().unwrap_or_default(),
         });
     }
-
     let mut encoder = e.clone();
-    if e.profile == Profile::Baseline && e.max_bframes > 0 {
+    if encoder.profile == Profile::Baseline && encoder.max_bframes > 0 {
         warnings.push(format!(
             "profile=baseline has no B-frames: max-bframes={} is ignored",
-            e.max_bframes
+            encoder.max_bframes
         ));
         encoder.max_bframes = 0;
     }
@@ -316,103 +313,21 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     let silent_audio = match s.include_silent_audio {
         SilentAudio::On => true,
         SilentAudio::Off => false,
-        SilentAudio::Automatic => matches!(target, Target::Rtmp(_)),
-    };
-    let rtmp_buffer_s = if s.rtmp_buffer_size > 0.0 {
-        s.rtmp_buffer_size
-    } else {
-        2.0
-    };
-    // H.264 keeps legacy FLV (every server takes it) unless asked; H.265/AV1 need Enhanced RTMP: the
-    // system's eflvmux where it takes the codec, else ours.
-    let flv = match e.codec {
-        Codec::H264 if !s.rtmp_enhanced => FlvMuxer::Legacy,
-        Codec::H264 => FlvMuxer::Tdeflvmux,
-        Codec::H265 if caps.eflv_h265 => FlvMuxer::Eflvmux,
-        Codec::Av1 if caps.eflv_av1 => FlvMuxer::Eflvmux,
-        _ => FlvMuxer::Tdeflvmux,
+        SilentAudio::Automatic => planned
+            .iter()
+            .any(|p| p.destination.silent_audio_by_default()),
     };
     Ok(Plan {
-        target,
-        flv,
+        // webrtcsink encoding per viewer takes raw video: never behind a tee (and alone, see above).
+        listed: !listed.is_empty() && !planned.iter().any(|p| p.destination.encodes_per_viewer()),
+        destinations: planned,
         encoder,
-        audio_codec,
         audio_bitrate: s.audio_bitrate.saturating_mul(1000),
         silent_audio,
         fps: s.fps,
-        mux_rate: (s.mux_rate * 1e6).round() as u64,
-        rtmp_buffer_ns: (rtmp_buffer_s * 1e9) as u64,
         redactor,
-        rtmp_username: s.rtmp_username.clone(),
-        rtmp_password: s.rtmp_password.clone(),
         warnings,
     })
-}
-
-fn webrtc_target(
-    s: &Settings,
-    redactor: &mut crate::secrets::Redactor,
-) -> Result<WebrtcTarget, PlanError> {
-    let whip = s.mode == Mode::Whip;
-    webrtc::check_url(&s.url, whip)?;
-    // Tokens in a WHIP URL's query or user information are secrets too.
-    let url = s.url.trim().to_string();
-    if let Some((_, q)) = url.split_once('?') {
-        redactor.add(q);
-    }
-    if let Some((_, rest)) = url.split_once("://") {
-        if let Some((user, _)) = rest.split('/').next().unwrap_or_default().rsplit_once('@') {
-            redactor.add(user);
-        }
-    }
-    let turn_servers = webrtc::parse_turn(&s.turn_servers)?;
-    for secret in webrtc::turn_secrets(&turn_servers) {
-        redactor.add(&secret);
-    }
-    if let Some(token) = &s.bearer_token {
-        redactor.add(token);
-    }
-    Ok(WebrtcTarget {
-        whip,
-        url,
-        stun_server: webrtc::parse_stun(&s.stun_server)?,
-        turn_servers,
-        ice_addresses: webrtc::parse_addresses(&s.ice_addresses)?,
-        bearer_token: s.bearer_token.clone(),
-        name: s.stream_name.clone(),
-        per_viewer: s.webrtc_encode == WebrtcEncode::PerViewer,
-    })
-}
-
-/// What browsers decode over WebRTC: H.264 without B-frames, Opus. Returns the audio codec to use (Opus
-/// unless audio-codec was set to something else, which is an error).
-fn browser_checks(s: &Settings, mode: &'static str) -> Result<AudioCodec, PlanError> {
-    let e = &s.encoder;
-    if e.codec != Codec::H264 {
-        return Err(PlanError::CodecOnProtocol {
-            codec: e.codec.nick(),
-            mode,
-            why: "browsers decode H.264 over WebRTC everywhere, H.265 and AV1 only in some browsers and not \
-                  from GStreamer 1.22's payloaders",
-            fix: "set video-codec=h264",
-        });
-    }
-    if e.max_bframes > 0 {
-        return Err(PlanError::Browser {
-            setting: format!("max-bframes={}", e.max_bframes),
-            why: "browsers' WebRTC H.264 decoders do not reorder frames, so B-frames play out of order or stall",
-            fix: "set max-bframes=0 (and profile=main or profile=baseline)",
-        });
-    }
-    if s.audio_codec_set && s.audio_codec != AudioCodec::Opus {
-        return Err(PlanError::AudioOnProtocol {
-            codec: audio_nick(s.audio_codec),
-            mode,
-            why: "Opus is the only audio codec browsers take over WebRTC",
-            fix: "set audio-codec=opus, or leave audio-codec unset (Opus is the default for WebRTC and WHIP)",
-        });
-    }
-    Ok(AudioCodec::Opus)
 }
 
 #[cfg(test)]
@@ -449,24 +364,6 @@ mod tests {
         )
         .unwrap();
         assert!(!p.silent_audio);
-    }
-
-    #[test]
-    fn rtmp_muxer_per_codec() {
-        let mut s = settings(Mode::Rtmp, "rtmp://h/app/k");
-        let flv = |s: &Settings, caps| plan(s, caps).unwrap().flv;
-        assert_eq!(flv(&s, Capabilities::default()), FlvMuxer::Legacy);
-        s.rtmp_enhanced = true;
-        assert_eq!(flv(&s, Capabilities::default()), FlvMuxer::Tdeflvmux);
-        s.encoder.codec = Codec::H265;
-        assert_eq!(flv(&s, Capabilities::default()), FlvMuxer::Tdeflvmux);
-        let with_eflv = Capabilities {
-            eflv_h265: true,
-            ..Default::default()
-        };
-        assert_eq!(flv(&s, with_eflv), FlvMuxer::Eflvmux);
-        s.encoder.codec = Codec::Av1;
-        assert_eq!(flv(&s, with_eflv), FlvMuxer::Tdeflvmux);
     }
 
     #[test]
@@ -514,7 +411,7 @@ mod tests {
     fn webrtc_defaults_to_opus_and_checks_what_browsers_play() {
         let mut s = settings(Mode::Webrtc, "ws://127.0.0.1:8443");
         let p = plan(&s, Capabilities::default()).unwrap();
-        assert_eq!(p.audio_codec, AudioCodec::Opus);
+        assert_eq!(p.destinations[0].audio_codec, AudioCodec::Opus);
         assert!(!p.silent_audio);
         s.audio_codec = AudioCodec::Aac;
         s.audio_codec_set = true;
@@ -557,20 +454,23 @@ mod tests {
             !r.contains("qwerty") && !r.contains("tok-123") && !r.contains("pw-9"),
             "{r}"
         );
-        let Target::Webrtc(t) = p.target else {
-            panic!("not a WebRTC target")
-        };
-        assert!(t.whip && t.turn_servers.len() == 1);
+        assert_eq!(p.destinations[0].destination.kind().name, "whip");
+        assert_eq!(
+            p.destinations[0].destination.shown(),
+            "https://h/whip?<redacted>"
+        );
     }
 
     #[test]
     fn rtsp_server_needs_no_url_but_a_valid_stream_name() {
         let mut s = settings(Mode::RtspServer, "");
         let p = plan(&s, Capabilities::default()).unwrap();
-        assert!(matches!(
-            p.target,
-            Target::Rtsp(RtspTarget { port: 8554, .. })
-        ));
+        assert_eq!(p.destinations[0].destination.kind().name, "rtsp");
+        assert!(
+            p.destinations[0].destination.shown().contains(":8554/"),
+            "{}",
+            p.destinations[0].destination.shown()
+        );
         assert!(!p.silent_audio);
         s.stream_name = "bad/name".into();
         let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
@@ -596,5 +496,62 @@ mod tests {
             .redactor
             .redact("pw-secret other-secret name?key=abc123 ?key=abc123");
         assert!(!r.contains("secret") && !r.contains("abc123"), "{r}");
+    }
+
+    #[test]
+    fn several_destinations_share_one_encode_with_an_audio_codec_each() {
+        let mut s = settings(Mode::Rtmp, "");
+        s.destinations =
+            "rtmp://h/app/KEY-1 srt://h:9000?streamid=alice:PW-2 ws://h:8443 rtsp://:8554/cam"
+                .into();
+        let p = plan(&s, Capabilities::default()).unwrap();
+        let names: Vec<_> = p
+            .destinations
+            .iter()
+            .map(|d| (d.destination.kind().name, d.audio_codec))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("rtmp", AudioCodec::Aac),
+                ("srt", AudioCodec::Aac),
+                ("webrtc", AudioCodec::Opus),
+                ("rtsp", AudioCodec::Aac)
+            ]
+        );
+        assert_eq!(p.audio_codecs(), [AudioCodec::Aac, AudioCodec::Opus]);
+        assert!(p.silent_audio, "RTMP is among them");
+        let r = p.redactor.redact("KEY-1 alice:PW-2");
+        assert_eq!(r, "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn a_destination_that_cannot_carry_the_encode_is_named_with_the_fix() {
+        let mut s = settings(Mode::Rtmp, "");
+        s.destinations = "rtmp://h/app/k ws://127.0.0.1:8443".into();
+        s.encoder.max_bframes = 2;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("destinations: destination 2 (ws://127.0.0.1:8443): max-bframes=2")
+                && e.contains("Fix: set max-bframes=0"),
+            "{e}"
+        );
+        s.destinations = "rtmp:h/app+k ftp://h/app/SECRET".into();
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("'ftp://h/app/<redacted>'") && e.contains("rtmp://, rtmps://"),
+            "{e}"
+        );
+        s.destinations = "rtmp://h/app/k srt://h?mode=caller".into();
+        s.encoder.max_bframes = 0;
+        let e = plan(&s, Capabilities::default()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("destinations: destination 2 (srt://…): url"),
+            "{e}"
+        );
+        s.destinations = "ws://h:1 rtmp://h/app/k".into();
+        s.webrtc_encode = super::super::WebrtcEncode::PerViewer;
+        let e = plan(&s, Capabilities::default()).unwrap_err();
+        assert_eq!(e, PlanError::PerViewerShared);
     }
 }

@@ -21,6 +21,8 @@ pub struct Settings {
     pub active: bool,
     pub mode: Mode,
     pub url: String,
+    /// Whitespace-separated destination URLs; when set, `mode` and `url` are not used.
+    pub destinations: String,
     pub port: u32,
     pub stream_name: String,
     pub multicast: bool,
@@ -42,6 +44,8 @@ pub struct Settings {
     pub include_silent_audio: SilentAudio,
     pub rtmp_username: Option<String>,
     pub rtmp_password: Option<String>,
+    /// rtmps://: what the server's certificate is checked for (rtmp2sink's flags).
+    pub tls_validation_flags: gio::TlsCertificateFlags,
     pub reconnect_attempts: i32,
     pub reconnect_interval: f64,
     pub reconnect_max_interval: f64,
@@ -62,6 +66,7 @@ impl Default for Settings {
             active: true,
             mode: Mode::Rtmp,
             url: String::new(),
+            destinations: String::new(),
             port: DEFAULT_PORT,
             stream_name: DEFAULT_STREAM_NAME.to_string(),
             multicast: false,
@@ -78,6 +83,7 @@ impl Default for Settings {
             include_silent_audio: SilentAudio::Automatic,
             rtmp_username: None,
             rtmp_password: None,
+            tls_validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL,
             reconnect_attempts: -1,
             reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
             reconnect_max_interval: DEFAULT_RECONNECT_MAX_INTERVAL,
@@ -148,6 +154,22 @@ pub fn specs() -> Vec<glib::ParamSpec> {
              SRT: srt://host:port?mode=caller|listener|rendezvous&latency=ms&passphrase=...&pbkeylen=16|24|32&streamid=...; \
              WebRTC: the signalling server, ws://host:port or wss://host:port (gst-plugins-rs protocol; tdstream-signalling \
              is one); WHIP: the endpoint, http(s)://host[:port]/path; secrets are never logged", None),
+        glib::ParamSpecString::builder("destinations")
+            .nick("Destinations")
+            .blurb(
+            "One encode to several destinations: their URLs separated by spaces; each URL's scheme picks its transport \
+             and every option of that destination is written in its URL. rtmp://[user:pass@]host[:port]/app/KEY and \
+             rtmps://... (RTMP; rtmp-username/rtmp-password apply to all RTMP destinations); \
+             srt://host:port?mode=caller|listener|rendezvous&latency=ms&passphrase=...&pbkeylen=...&streamid=... (SRT); \
+             rtsp://[address]:port/stream-name[?multicast=true] (RTSP server in this process); ws:// or wss:// \
+             (WebRTC signalling server, producer name = stream-name); http:// or https:// (WHIP endpoint, bearer-token). \
+             Each destination connects, reconnects (reconnect-*), buffers and drops on its own, so one that is down or \
+             slow never stalls the others. When set, mode and url are not used; when empty (default), mode + url is the \
+             one destination. Changed while PLAYING, destinations that appear start (with a keyframe for them), those \
+             that disappear stop and release their connection or port, unchanged ones are not touched. Reads back \
+             with secrets redacted")
+            .mutable_playing()
+            .build(),
         uint("port", "Network Port",
             "mode=rtsp-server: TCP port of the RTSP server; streams on the same port share one server", 1, 65535, d.port),
         string("stream-name", "Stream Name",
@@ -237,6 +259,15 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .write_only()
             .mutable_ready()
             .build(),
+        glib::ParamSpecFlags::builder::<gio::TlsCertificateFlags>("tls-validation-flags")
+            .nick("TLS Validation Flags")
+            .blurb("rtmps://: what the server's TLS certificate is checked for, as rtmp2sink's property of the same name \
+                    (default validate-all). A certificate the system does not trust (self-signed, a private CA) fails at \
+                    once, not retried; to reach such a server install its CA in the system's trust store, or set \
+                    tls-validation-flags=0 (no check: a warning says so at start; only for a server you trust)")
+            .default_value(d.tls_validation_flags)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecInt::builder("reconnect-attempts")
             .nick("Reconnect Attempts")
             .blurb("RTMP and SRT caller/rendezvous: how many times to reconnect when the connection fails or drops, \
@@ -295,9 +326,13 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("connection-state", ConnectionState::Disconnected)
             .nick("Connection State")
-            .blurb("State of the network connection (read-only). Every change is notified and posted as element message \
-                    nvencstreamsink-connection with fields state (this enum), attempt (uint), delay (ms before the next \
-                    attempt, guint64) and reason (string, secrets redacted)")
+            .blurb("State of the network connection (read-only), notified on every change. Each destination posts element \
+                    message nvencstreamsink-connection on every change of its own state, with fields state (this enum), \
+                    attempt (uint), delay (ms before the next attempt, guint64), reason (string, secrets redacted), \
+                    destination (uint: its position in destinations, from 0; 0 for mode + url) and url (its URL, \
+                    redacted). With several destinations this property summarises them: failed only when every \
+                    destination has failed, else the least advanced of the others (reconnecting, then connecting, \
+                    else connected)")
             .read_only()
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
@@ -309,7 +344,11 @@ pub fn specs() -> Vec<glib::ParamSpec> {
                     clients' RTCP receiver reports, 0 where not measured); bitrate (bit/s handed to the network sink over \
                     the last second); frames-in, frames-encoded, frames-dropped (video frames dropped while the link was \
                     down or waiting for a keyframe), audio-buffers-dropped, bytes-sent (handed to the network sink), \
-                    reconnects, rtsp-clients (mode=rtsp-server: clients playing the mount). Also posted every stats-interval ms")
+                    reconnects, rtsp-clients (mode=rtsp-server: clients playing the mount); destinations (array, one \
+                    structure per destination: index, url (redacted), transport, state, bytes-sent, bitrate, \
+                    frames-dropped, reconnects, packet-loss-ratio, last-send-delay), of which the element-wide figures \
+                    are the sums (bytes, bitrate, drops, reconnects) or the worst (loss, send delay). Also posted every \
+                    stats-interval ms")
             .read_only()
             .build(),
     ]
@@ -336,6 +375,7 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
                 .flatten()
                 .unwrap_or_default()
         }
+        "destinations" => s.destinations = string_value(value),
         "port" => s.port = get!(),
         "stream-name" => {
             s.stream_name = value
@@ -389,6 +429,7 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
                 .flatten()
                 .filter(|n| !n.is_empty())
         }
+        "tls-validation-flags" => s.tls_validation_flags = get!(),
         "reconnect-attempts" => s.reconnect_attempts = get!(),
         "reconnect-interval" => s.reconnect_interval = get!(),
         "reconnect-max-interval" => s.reconnect_max_interval = get!(),
@@ -409,7 +450,14 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
     Some(match name {
         "active" => s.active.to_value(),
         "mode" => s.mode.to_value(),
-        "url" => s.url.to_value(),
+        // Read back without its secrets.
+        "url" => redacted_url(s, &s.url).to_value(),
+        "destinations" => super::destinations::split(&s.destinations)
+            .iter()
+            .map(|u| redacted_url(s, u))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_value(),
         "port" => s.port.to_value(),
         "stream-name" => s.stream_name.to_value(),
         "multicast" => s.multicast.to_value(),
@@ -435,6 +483,7 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "encoder" => s.encoder_policy.to_value(),
         "encoder-name" => s.encoder_name.to_value(),
         "rtmp-username" => s.rtmp_username.to_value(),
+        "tls-validation-flags" => s.tls_validation_flags.to_value(),
         "reconnect-attempts" => s.reconnect_attempts.to_value(),
         "reconnect-interval" => s.reconnect_interval.to_value(),
         "reconnect-max-interval" => s.reconnect_max_interval.to_value(),
@@ -444,6 +493,23 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "ice-addresses" => s.ice_addresses.to_value(),
         _ => return None,
     })
+}
+
+/// A URL as a readable property shows it: as its transport redacts it, or only its scheme when it does
+/// not parse (a URL that failed to parse may hold a secret anywhere).
+fn redacted_url(s: &Settings, url: &str) -> String {
+    if url.trim().is_empty() {
+        return String::new();
+    }
+    let kind = crate::transport::for_url(url).unwrap_or_else(|| crate::transport::for_mode(s.mode));
+    let ctx = crate::transport::Context {
+        settings: s,
+        caps: Default::default(),
+    };
+    match (kind.parse)(url, &ctx) {
+        Ok(d) => d.shown(),
+        Err(_) => crate::transport::url::shown_unparsed(url),
+    }
 }
 
 fn string_value(value: &glib::Value) -> String {

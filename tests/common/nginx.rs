@@ -7,7 +7,16 @@ use std::time::Duration;
 pub struct Nginx {
     _peer: Peer,
     pub port: u16,
+    /// With [`nginx_tls`]: the port where nginx's stream module terminates TLS in front of RTMP.
+    pub tls_port: Option<u16>,
     dir: std::path::PathBuf,
+}
+
+impl Nginx {
+    /// The server process's id (to stop it with SIGSTOP: a server that no longer reads).
+    pub fn pid(&self) -> u32 {
+        self._peer.child.id()
+    }
 }
 
 impl Drop for Nginx {
@@ -33,13 +42,78 @@ pub fn nginx_enhanced() -> Nginx {
     nginx_with(free_port(), None, "wait_key off;")
 }
 
+/// An origin nginx-rtmp that pushes every stream it receives on to the edge server at `edge` (the
+/// README's cluster example: `push rtmp://EDGE/live;`); players read from the edge.
+pub fn nginx_pushing_to(edge: u16) -> Nginx {
+    nginx_with(
+        free_port(),
+        None,
+        &format!("push rtmp://127.0.0.1:{edge}/live;"),
+    )
+}
+
+/// nginx-rtmp behind an RTMPS endpoint: nginx's stream module (libnginx-mod-stream) terminates TLS on
+/// `tls_port` with a self-signed certificate made by openssl for 127.0.0.1, and passes the plain RTMP
+/// on to `port`. The certificate is trusted by nobody, as a private server's would be.
+pub fn nginx_tls() -> Nginx {
+    let dir = tmpdir("nginx-tls");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (run ./run setup first)");
+    assert!(made.success(), "openssl could not make a certificate");
+    let tls_port = free_port();
+    let stream = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         stream {{ server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; \
+         ssl_certificate_key {key}; proxy_pass 127.0.0.1:PORT; }} }}\n",
+        cert = dir.join("cert.pem").display(),
+        key = dir.join("key.pem").display(),
+    );
+    let mut n = nginx_in(dir, free_port(), None, "", &stream);
+    assert!(
+        wait_tcp(tls_port, Duration::from_secs(10)),
+        "nginx did not listen on {tls_port} (TLS)"
+    );
+    n.tls_port = Some(tls_port);
+    n
+}
+
 fn nginx_with(port: u16, auth_port: Option<u16>, extra: &str) -> Nginx {
-    let dir = tmpdir("nginx");
+    nginx_in(tmpdir("nginx"), port, auth_port, extra, "")
+}
+
+fn nginx_in(
+    dir: std::path::PathBuf,
+    port: u16,
+    auth_port: Option<u16>,
+    extra: &str,
+    stream: &str,
+) -> Nginx {
     let on_publish = auth_port
         .map(|p| format!("on_publish http://127.0.0.1:{p}/on_publish; notify_method post;"))
         .unwrap_or_default();
+    let stream = stream.replace("PORT", &port.to_string());
     let conf = format!(
-        "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+        "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n{stream}\
          daemon off; master_process off; worker_processes 1; pid nginx.pid; error_log stderr warn;\n\
          events {{ worker_connections 64; }}\n\
          rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
@@ -67,6 +141,7 @@ fn nginx_with(port: u16, auth_port: Option<u16>, extra: &str) -> Nginx {
     Nginx {
         _peer: peer,
         port,
+        tls_port: None,
         dir,
     }
 }

@@ -1,52 +1,41 @@
-use crate::sync::lock;
+//! The `nvencstreamsink` element: properties, state changes, `active`. Building the inside is in
+//! [`build`], what it reports (connection states, messages, stats, re-posted errors) in [`report`].
+
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, LazyLock, Mutex};
+use tdstream_common::sync::lock;
 
-use super::monitor::Monitor;
-use super::plan::{self, Capabilities, FlvMuxer, Plan, Target};
+use super::destinations::Dest;
+use super::monitor::{Followed, Monitor};
+use super::plan::{self, Capabilities};
 use super::props::{self, Settings};
 use super::timing::Stopwatch;
-use super::{chain, ConnectionState, Mode};
-use crate::encoder::select::{self, SelectError};
+use super::ConnectionState;
 use crate::reconnect::Policy;
 use crate::secrets::Redactor;
-use crate::transport;
-use crate::transport::link::Link;
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "nvencstreamsink",
-        gst::DebugColorFlags::empty(),
-        Some("tdstream all-in-one encode-and-stream sink"),
-    )
-});
+use super::CAT;
+
+mod build;
+mod change;
+mod report;
+
+use report::{own_words, ElementReporter};
 
 /// Counters updated from pad probes on the streaming threads.
 #[derive(Default)]
 struct Counters {
     frames_in: AtomicU64,
     frames_encoded: AtomicU64,
-    bytes_sent: AtomicU64,
-    /// Successful reconnections in this run.
-    reconnects: AtomicU64,
-    /// bit/s over the last second, computed by the monitor.
-    bitrate: AtomicU64,
     encode_time: Stopwatch,
     send_delay: Stopwatch,
 }
 
 /// Called with a buffer's timestamp (ns) at a measuring point.
 type PtsHook = Box<dyn Fn(&Counters, u64) + Send + Sync>;
-
-/// What the monitor needs between two ticks to compute rates and pace the stats messages.
-#[derive(Default)]
-struct Ticks {
-    bytes_at: Option<(u64, std::time::Instant)>,
-    posted_at: Option<std::time::Instant>,
-}
 
 /// What exists while the element runs (NULL→READY … READY→NULL).
 struct State {
@@ -56,16 +45,14 @@ struct State {
     is_nvenc: bool,
     fallback_reason: Option<String>,
     redactor: Redactor,
-    mode: Mode,
-    target_shown: String,
-    /// mode=rtmp with Enhanced RTMP: the codec's name, for the hint when a server hangs up.
-    enhanced_rtmp: Option<&'static str>,
-    network_sink: Option<gst::Element>,
-    /// RTMP and SRT caller/rendezvous: the restartable link.
-    link: Option<Arc<Link>>,
+    /// The destinations, in the order of `destinations` (empty while `active` is false).
+    dests: Vec<Arc<Dest>>,
+    /// A `destinations` list: the tees that feed them, for destinations added while PLAYING.
+    tees: Option<build::Tees>,
+    /// The id of the next destination added.
+    next_id: u32,
     monitor: Option<Monitor>,
     reconnect: Policy,
-    stats_interval: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -75,28 +62,13 @@ pub struct NvencStreamSink {
     connection: Mutex<ConnectionState>,
     counters: Arc<Counters>,
     video_pad: std::sync::OnceLock<gst::GhostPad>,
-    audio_pad: crate::audiopad::AudioPad,
+    audio_pad: tdstream_common::audiopad::AudioPad,
     /// Serialises `active` changes applied while running.
     toggling: Mutex<()>,
     /// Going down from PAUSED: what the network sink says while it closes is not news.
     tearing_down: std::sync::atomic::AtomicBool,
-    ticks: Mutex<Ticks>,
-}
-
-/// A network error as the user sees it: "mode=rtmp to <url redacted>: <text>. <hint>", with the hint
-/// chosen from `detail` (the text plus the sink's debug string). Not yet redacted.
-fn describe_network(state: &State, text: &str, detail: &str) -> String {
-    let mode = state.mode.nick();
-    let mut out = format!("mode={mode} to {}: {text}", state.target_shown);
-    if let Some(hint) = transport::explain(detail) {
-        out = format!("{out}. {hint}");
-    }
-    if let Some(codec) = state.enhanced_rtmp {
-        if let Some(hint) = transport::explain_enhanced(detail, codec) {
-            out = format!("{out}. {hint}");
-        }
-    }
-    out
+    /// When the last stats message was posted.
+    posted_at: Mutex<Option<std::time::Instant>>,
 }
 
 #[glib::object_subclass]
@@ -129,11 +101,12 @@ impl ObjectImpl for NvencStreamSink {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = lock(&self.settings);
-        if pspec.name() == "url" {
+        if pspec.name() == "url" || pspec.name() == "destinations" {
             gst::debug!(
                 CAT,
                 imp = self,
-                "url set (shown redacted once the stream starts)"
+                "{} set (shown redacted once the stream starts)",
+                pspec.name()
             );
         } else if pspec.name() != "rtmp-password" {
             gst::debug!(CAT, imp = self, "{} set", pspec.name());
@@ -143,6 +116,9 @@ impl ObjectImpl for NvencStreamSink {
         if pspec.name() == "active" && s.active != was_active {
             drop(s);
             self.schedule_active_change();
+        } else if pspec.name() == "destinations" {
+            drop(s);
+            self.schedule_destinations_change();
         }
     }
 
@@ -261,21 +237,29 @@ impl BinImpl for NvencStreamSink {
     fn handle_message(&self, msg: gst::Message) {
         if let gst::MessageView::Error(e) = msg.view() {
             if self.closing_noise(&msg) {
+                let text = own_words(&e.error(), e.debug().as_deref());
                 gst::info!(
                     CAT,
                     imp = self,
                     "ignored while the stream ends: {}",
-                    self.network_text(&own_words(&e.error(), e.debug().as_deref()))
+                    lock(&self.state)
+                        .as_ref()
+                        .map(|s| s.redactor.redact(&text))
+                        .unwrap_or_default()
                 );
                 return;
             }
             if self.to_monitor(&msg, &e.error(), e.debug().as_deref()) {
                 return;
             }
+            if let Some(warning) = self.isolate(&msg, &e.error(), e.debug().as_deref()) {
+                self.parent_handle_message(warning);
+                return;
+            }
         }
         let rewritten = match msg.view() {
             gst::MessageView::Error(e) => {
-                self.set_connection(ConnectionState::Failed);
+                self.set_all(ConnectionState::Failed);
                 Some(self.rewrite(&msg, e.error(), e.debug(), true))
             }
             gst::MessageView::Warning(w) => Some(self.rewrite(&msg, w.error(), w.debug(), false)),
@@ -319,19 +303,28 @@ impl NvencStreamSink {
         for w in &plan.warnings {
             gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", w));
         }
-        let target_shown = match &plan.target {
-            Target::Rtmp(t) => t.redacted(),
-            Target::Srt(t) => t.redacted(),
-            Target::Rtsp(t) => format!("rtsp://<this host>:{}/{}", t.port, t.stream_name),
-            Target::Webrtc(t) => crate::webrtc::shown(&t.url),
-        };
-        gst::info!(
-            CAT,
-            imp = self,
-            "starting mode {:?} to {}",
-            settings.mode,
-            target_shown
-        );
+        let shown: Vec<String> = plan
+            .destinations
+            .iter()
+            .map(|p| p.destination.shown())
+            .collect();
+        if shown.len() == 1 {
+            gst::info!(
+                CAT,
+                imp = self,
+                "starting mode {:?} to {}",
+                settings.mode,
+                shown[0]
+            );
+        } else {
+            gst::info!(
+                CAT,
+                imp = self,
+                "starting {} destinations: {}",
+                shown.len(),
+                shown.join(" ")
+            );
+        }
         let audio_linked = self.audio_pad.get().as_ref().is_some_and(|p| p.is_linked());
 
         let mut state = State {
@@ -341,22 +334,15 @@ impl NvencStreamSink {
             is_nvenc: false,
             fallback_reason: None,
             redactor: plan.redactor.clone(),
-            mode: settings.mode,
-            target_shown,
-            enhanced_rtmp: match (&plan.target, plan.flv) {
-                (Target::Rtmp(_), FlvMuxer::Legacy)
-                | (Target::Srt(_) | Target::Rtsp(_) | Target::Webrtc(_), _) => None,
-                (Target::Rtmp(_), _) => Some(plan.encoder.codec.nick()),
-            },
-            network_sink: None,
-            link: None,
+            dests: Vec::new(),
+            tees: None,
+            next_id: 0,
             monitor: None,
             reconnect: Policy {
                 attempts: settings.reconnect_attempts,
                 interval: secs(settings.reconnect_interval),
                 max_interval: secs(settings.reconnect_max_interval),
             },
-            stats_interval: std::time::Duration::from_millis(settings.stats_interval as u64),
         };
         let result = if settings.active {
             self.build_streaming(&plan, audio_linked, &mut state)
@@ -369,10 +355,10 @@ impl NvencStreamSink {
             self.stop();
             return Err(e);
         }
-        *lock(&self.ticks) = Ticks::default();
+        *lock(&self.posted_at) = None;
         *lock(&self.state) = Some(state);
         if settings.active {
-            self.connection_changed(ConnectionState::Connecting, 0, 0, "");
+            self.set_all(ConnectionState::Connecting);
         }
         Ok(())
     }
@@ -427,252 +413,6 @@ impl NvencStreamSink {
         })
     }
 
-    fn build_streaming(
-        &self,
-        plan: &Plan,
-        audio_linked: bool,
-        state: &mut State,
-    ) -> Result<(), gst::StateChangeError> {
-        let with_audio = audio_linked || plan.silent_audio;
-        let transport = transport::build(plan, with_audio)
-            .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
-        let per_viewer = matches!(&plan.target, Target::Webrtc(t) if t.per_viewer);
-        let video = if per_viewer {
-            // webrtcsink encodes for each viewer.
-            state.encoder_name = "webrtcsink (per viewer)".into();
-            chain::raw_video(plan)
-        } else {
-            let chosen = self.choose_encoder(plan, state)?;
-            chain::video(plan, &chosen, transport.video_caps.clone())
-        }
-        .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
-        let transport_el: gst::Element = transport.bin.clone().upcast();
-        self.add_child(&transport_el, state)?;
-        state.network_sink = transport.network_sink.clone();
-        state.link = transport.link.clone();
-        self.add_chain(&video, state)?;
-        self.link_to_transport(&video, &transport_el, "video")?;
-        if let (Some(first), Some(pad)) = (video.first(), self.video_pad.get()) {
-            if let Some(target) = first.static_pad("sink") {
-                let _ = pad.set_target(Some(&target));
-            }
-        }
-        self.link_audio(plan, audio_linked, &video, &transport_el, state)?;
-        if let Some(encoder) = &state.encoder {
-            self.install_probes(&video, encoder);
-        }
-        if let Some(link) = &transport.link {
-            let c = Arc::clone(&self.counters);
-            link.set_on_new_sink(Box::new(move |sink| count_bytes(sink, &c, None)));
-        } else if let Some(sink) = &transport.network_sink {
-            let listener =
-                matches!(&plan.target, Target::Srt(t) if t.mode == crate::url::SrtMode::Listener);
-            if listener {
-                self.follow_callers(sink);
-                count_bytes(sink, &self.counters, None);
-            } else {
-                count_bytes(sink, &self.counters, Some(self.obj().downgrade()));
-            }
-        }
-        Ok(())
-    }
-
-    fn link_audio(
-        &self,
-        plan: &Plan,
-        audio_linked: bool,
-        video: &[gst::Element],
-        transport: &gst::Element,
-        state: &mut State,
-    ) -> Result<(), gst::StateChangeError> {
-        if !(audio_linked || plan.silent_audio) {
-            return Ok(());
-        }
-        let audio = chain::audio(plan, !audio_linked)
-            .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
-        self.add_chain(&audio, state)?;
-        self.link_to_transport(&audio, transport, "audio")?;
-        if !audio_linked {
-            Self::end_with_video(video, &audio);
-        } else if let (Some(first), Some(pad)) = (audio.first(), self.audio_pad.get()) {
-            if let Some(target) = first.static_pad("sink") {
-                let _ = pad.set_target(Some(&target));
-            }
-        }
-        Ok(())
-    }
-
-    fn link_to_transport(
-        &self,
-        chain: &[gst::Element],
-        transport: &gst::Element,
-        pad: &str,
-    ) -> Result<(), gst::StateChangeError> {
-        let last = chain.last().ok_or(gst::StateChangeError)?;
-        last.link_pads(Some("src"), transport, Some(pad))
-            .map_err(|e| {
-                self.fail(
-                    gst::CoreError::Negotiation,
-                    &format!("linking {pad} to the transport: {e}"),
-                )
-            })
-    }
-
-    /// Chooses and configures the encoder, and records it in `state`.
-    fn choose_encoder(
-        &self,
-        plan: &Plan,
-        state: &mut State,
-    ) -> Result<select::Chosen, gst::StateChangeError> {
-        let settings = lock(&self.settings).clone();
-        let chosen = select::choose(
-            settings.encoder_policy,
-            settings.encoder_name.as_deref(),
-            &plan.encoder,
-        )
-        .map_err(|e| match e {
-            SelectError::Missing(m) => self.fail(gst::CoreError::MissingPlugin, &m.to_string()),
-            SelectError::NoNvenc { .. } => self.fail(gst::CoreError::MissingPlugin, &e.to_string()),
-            other => self.fail_settings(&other.to_string()),
-        })?;
-        if let Some(reason) = &chosen.fallback_reason {
-            gst::element_imp_warning!(
-                self,
-                gst::CoreError::MissingPlugin,
-                (
-                    "NVENC not used, encoding with {} in software: {}",
-                    chosen.factory,
-                    reason
-                )
-            );
-        }
-        for w in &chosen.config.warnings {
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", w));
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "encoder {} (nvenc: {})",
-            chosen.factory,
-            chosen.is_nvenc
-        );
-        state.encoder = Some(chosen.element.clone());
-        state.encoder_name = chosen.factory.clone();
-        state.is_nvenc = chosen.is_nvenc;
-        state.fallback_reason = chosen.fallback_reason.clone();
-        Ok(chosen)
-    }
-
-    /// The silent audio source is live and endless: end it when the video ends, so the muxer (and the
-    /// pipeline) reach EOS.
-    fn end_with_video(video: &[gst::Element], audio: &[gst::Element]) {
-        let (Some(pad), Some(silent)) = (
-            video.first().and_then(|q| q.static_pad("sink")),
-            audio.first(),
-        ) else {
-            return;
-        };
-        let silent = silent.downgrade();
-        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                if ev.type_() == gst::EventType::Eos {
-                    if let Some(src) = silent.upgrade() {
-                        src.send_event(gst::event::Eos::new());
-                    }
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-
-    fn install_probes(&self, video: &[gst::Element], encoder: &gst::Element) {
-        let counters = &self.counters;
-        counters.frames_in.store(0, Ordering::Relaxed);
-        counters.frames_encoded.store(0, Ordering::Relaxed);
-        counters.bytes_sent.store(0, Ordering::Relaxed);
-        counters.reconnects.store(0, Ordering::Relaxed);
-        counters.bitrate.store(0, Ordering::Relaxed);
-        counters.encode_time.reset();
-        counters.send_delay.reset();
-        if let Some(pad) = video.first().and_then(|q| q.static_pad("sink")) {
-            let c = Arc::clone(counters);
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                c.frames_in.fetch_add(1, Ordering::Relaxed);
-                gst::PadProbeReturn::Ok
-            });
-        }
-        // Encode time: encoder input → output; send delay: encoder output → transport input (plus the
-        // time data waits in the transport's buffer, added when read).
-        let pts_probe = |pad: Option<gst::Pad>, f: PtsHook| {
-            if let Some(pad) = pad {
-                let c = Arc::clone(counters);
-                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
-                        f(&c, pts.nseconds());
-                    }
-                    gst::PadProbeReturn::Ok
-                });
-            }
-        };
-        pts_probe(
-            encoder.static_pad("sink"),
-            Box::new(|c, pts| c.encode_time.start(pts, std::time::Instant::now())),
-        );
-        pts_probe(
-            encoder.static_pad("src"),
-            Box::new(|c, pts| {
-                let now = std::time::Instant::now();
-                c.frames_encoded.fetch_add(1, Ordering::Relaxed);
-                let _ = c.encode_time.stop(pts, now);
-                c.send_delay.start(pts, now);
-            }),
-        );
-        pts_probe(
-            video.last().and_then(|e| e.static_pad("src")),
-            Box::new(|c, pts| {
-                let _ = c.send_delay.stop(pts, std::time::Instant::now());
-            }),
-        );
-    }
-
-    /// SRT listener: connected while at least one caller is, connecting (waiting for one) otherwise.
-    fn follow_callers(&self, sink: &gst::Element) {
-        let callers = Arc::new(AtomicU64::new(0));
-        for (signal, delta) in [("caller-added", 1i64), ("caller-removed", -1)] {
-            if glib::subclass::SignalId::lookup(signal, sink.type_()).is_none() {
-                continue;
-            }
-            let (weak, callers) = (self.obj().downgrade(), Arc::clone(&callers));
-            sink.connect(signal, false, move |_| {
-                let n = if delta > 0 {
-                    callers.fetch_add(1, Ordering::AcqRel) + 1
-                } else {
-                    callers
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                            Some(n.saturating_sub(1))
-                        })
-                        .map(|n| n.saturating_sub(1))
-                        .unwrap_or(0)
-                };
-                if let Some(obj) = weak.upgrade() {
-                    let (state, reason) = if n > 0 {
-                        (
-                            ConnectionState::Connected,
-                            format!("{n} caller(s) connected"),
-                        )
-                    } else {
-                        (
-                            ConnectionState::Connecting,
-                            "waiting for a caller".to_string(),
-                        )
-                    };
-                    obj.imp().connection_changed(state, 0, 0, &reason);
-                }
-                None
-            });
-        }
-    }
-
     /// Starts the thread that follows the connection and the stats (READY→PAUSED).
     fn spawn_monitor(&self) {
         let mut state = lock(&self.state);
@@ -682,7 +422,19 @@ impl NvencStreamSink {
         if s.monitor.is_some() {
             return;
         }
-        match Monitor::spawn(self.obj().downgrade(), s.link.clone(), s.reconnect) {
+        let followed = s
+            .dests
+            .iter()
+            .filter_map(|d| {
+                d.link.clone().map(|link| Followed {
+                    id: d.id,
+                    link,
+                    destination: Arc::clone(&d.destination),
+                })
+            })
+            .collect();
+        let reporter = Box::new(ElementReporter(self.obj().downgrade()));
+        match Monitor::spawn(reporter, followed, s.reconnect) {
             Ok(m) => s.monitor = Some(m),
             Err(e) => gst::warning!(
                 CAT,
@@ -701,6 +453,7 @@ impl NvencStreamSink {
 
     fn stop(&self) {
         self.stop_monitor();
+        self.set_all(ConnectionState::Disconnected);
         let state = lock(&self.state).take();
         if let Some(pad) = self.video_pad.get() {
             let _ = pad.set_target(None::<&gst::Pad>);
@@ -715,7 +468,7 @@ impl NvencStreamSink {
                 let _ = self.obj().remove(child);
             }
         }
-        self.set_connection(ConnectionState::Disconnected);
+        self.set_summary(ConnectionState::Disconnected);
     }
 
     /// `active` changed: when running, rebuild on another thread (never the application's or a
@@ -779,157 +532,6 @@ impl NvencStreamSink {
         gst::info!(CAT, imp = self, "active={active} applied");
     }
 
-    fn set_connection(&self, new: ConnectionState) {
-        self.connection_changed(new, 0, 0, "");
-    }
-
-    /// Sets `connection-state`; on a change, notifies it and posts `nvencstreamsink-connection`.
-    pub(super) fn connection_changed(
-        &self,
-        new: ConnectionState,
-        attempt: u32,
-        delay_ms: u64,
-        reason: &str,
-    ) {
-        {
-            let mut c = lock(&self.connection);
-            if *c == new {
-                return;
-            }
-            *c = new;
-        }
-        gst::debug!(CAT, imp = self, "connection-state {:?} {}", new, reason);
-        self.obj().notify("connection-state");
-        let msg = gst::message::Element::builder(
-            gst::Structure::builder("nvencstreamsink-connection")
-                .field("state", new)
-                .field("attempt", attempt)
-                .field("delay", delay_ms)
-                .field("reason", reason)
-                .build(),
-        )
-        .src(&*self.obj())
-        .build();
-        let _ = self.obj().post_message(msg);
-    }
-
-    /// An error from inside a restartable link goes to the monitor (which reconnects) instead of the
-    /// application, as long as the reconnection policy allows it.
-    fn to_monitor(&self, msg: &gst::Message, err: &glib::Error, debug: Option<&str>) -> bool {
-        let state = lock(&self.state);
-        let Some(state) = state.as_ref() else {
-            return false;
-        };
-        let (Some(link), Some(monitor), Some(src)) = (&state.link, &state.monitor, msg.src())
-        else {
-            return false;
-        };
-        if !state.reconnect.enabled() || !link.contains(src) {
-            return false;
-        }
-        let mut reason = own_words(err, debug);
-        // The sink's own words for an authentication failure are often only in the debug text.
-        if let Some(d) =
-            debug.filter(|d| crate::reconnect::is_final(d) && !crate::reconnect::is_final(&reason))
-        {
-            reason = format!("{reason} ({})", d.lines().last().unwrap_or(d));
-        }
-        gst::info!(
-            CAT,
-            imp = self,
-            "link error (handled): {}",
-            state.redactor.redact(&reason)
-        );
-        monitor.failed(state.redactor.redact(&reason));
-        true
-    }
-
-    /// mode=webrtc/whip: an error from inside the link after its stream ended or while the element goes
-    /// down.
-    fn closing_noise(&self, msg: &gst::Message) -> bool {
-        let state = lock(&self.state);
-        let Some(state) = state.as_ref() else {
-            return false;
-        };
-        // WebRTC only: webrtcsink's signaller reports the WebSocket it closes itself as an error.
-        if !matches!(state.mode, Mode::Webrtc | Mode::Whip) {
-            return false;
-        }
-        let from_link = match (&state.link, msg.src()) {
-            (Some(link), Some(src)) => link.contains(src),
-            _ => false,
-        };
-        from_link
-            && (state.link.as_ref().is_some_and(|l| l.ended())
-                || self.tearing_down.load(std::sync::atomic::Ordering::SeqCst))
-    }
-
-    /// "mode=rtmp to <url redacted>: <text>. Fix: …"
-    fn network_text(&self, text: &str) -> String {
-        let state = lock(&self.state);
-        let Some(state) = state.as_ref() else {
-            return text.to_string();
-        };
-        state.redactor.redact(&describe_network(state, text, text))
-    }
-
-    /// The link came up (again).
-    pub(super) fn link_connected(&self, reconnected: bool, attempt: u32) {
-        if reconnected {
-            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-            gst::info!(CAT, imp = self, "reconnected after {attempt} attempt(s)");
-        }
-        self.connection_changed(ConnectionState::Connected, attempt, 0, "");
-    }
-
-    pub(super) fn link_warning(&self, text: &str) {
-        let text = self.network_text(&format!("connection lost: {text}"));
-        gst::element_imp_warning!(self, gst::ResourceError::Write, ("{}", text));
-    }
-
-    /// The link is gone for good: `connection-state` failed and an ERROR for the application.
-    pub(super) fn give_up(&self, text: &str) {
-        let text = self.network_text(text);
-        self.connection_changed(ConnectionState::Failed, 0, 0, &text);
-        gst::element_imp_error!(self, gst::ResourceError::Write, ("{}", text));
-    }
-
-    /// Called by the monitor about ten times a second: rates, and the stats message when due.
-    pub(super) fn tick(&self) {
-        let now = std::time::Instant::now();
-        let interval = match lock(&self.state).as_ref() {
-            Some(s) => s.stats_interval,
-            None => return,
-        };
-        let post = {
-            let mut t = lock(&self.ticks);
-            let bytes = self.counters.bytes_sent.load(Ordering::Relaxed);
-            match t.bytes_at {
-                Some((b, at)) if now.duration_since(at) >= std::time::Duration::from_secs(1) => {
-                    let secs = now.duration_since(at).as_secs_f64();
-                    let rate = (bytes.saturating_sub(b) as f64 * 8.0 / secs) as u64;
-                    self.counters.bitrate.store(rate, Ordering::Relaxed);
-                    t.bytes_at = Some((bytes, now));
-                }
-                Some(_) => {}
-                None => t.bytes_at = Some((bytes, now)),
-            }
-            let due = !interval.is_zero()
-                && t.posted_at
-                    .is_none_or(|p| now.duration_since(p) >= interval);
-            if due {
-                t.posted_at = Some(now);
-            }
-            due
-        };
-        if post {
-            let msg = gst::message::Element::builder(self.stats())
-                .src(&*self.obj())
-                .build();
-            let _ = self.obj().post_message(msg);
-        }
-    }
-
     fn force_idr(&self) {
         let encoder = lock(&self.state).as_ref().and_then(|s| s.encoder.clone());
         let Some(pad) = encoder.and_then(|e| e.static_pad("src")) else {
@@ -942,155 +544,6 @@ impl NvencStreamSink {
         gst::debug!(CAT, imp = self, "force-idr");
         pad.send_event(event);
     }
-
-    /// RTSP: the URL clients open (from the internal rtspsharedserver); RTMP/SRT: the destination,
-    /// redacted.
-    fn stream_url(&self) -> Option<String> {
-        let state = lock(&self.state);
-        let state = state.as_ref()?;
-        if state.mode == Mode::RtspServer {
-            state
-                .network_sink
-                .as_ref()
-                .and_then(|s| s.property::<Option<String>>("url"))
-        } else {
-            Some(state.target_shown.clone())
-        }
-    }
-
-    fn stats(&self) -> gst::Structure {
-        let c = &self.counters;
-        let state = lock(&self.state);
-        let s = state.as_ref();
-        let (encoder, is_nvenc, fallback) = s
-            .map(|s| {
-                (
-                    s.encoder_name.clone(),
-                    s.is_nvenc,
-                    s.fallback_reason.clone().unwrap_or_default(),
-                )
-            })
-            .unwrap_or_default();
-        let link = s.and_then(|s| s.link.clone());
-        let sink = match &link {
-            Some(l) => l.network_sink(),
-            None => s.and_then(|s| s.network_sink.clone()),
-        };
-        let mode = s.map(|s| s.mode);
-        drop(state);
-        let buffered_ms = link
-            .as_ref()
-            .map(|l| l.buffered().as_secs_f64() * 1000.0)
-            .unwrap_or(0.0);
-        let (dropped, audio_dropped) = link
-            .as_ref()
-            .map(|l| (l.gate().video_dropped(), l.gate().audio_dropped()))
-            .unwrap_or((0, 0));
-        let loss = sink
-            .as_ref()
-            .map(crate::transport::stats::packet_loss_ratio)
-            .unwrap_or(0.0);
-        let clients = match (mode, &sink) {
-            (Some(Mode::RtspServer), Some(sink)) if sink.find_property("stats").is_some() => sink
-                .property::<gst::Structure>("stats")
-                .get::<u32>("clients")
-                .unwrap_or(0),
-            _ => 0,
-        };
-        gst::Structure::builder("nvencstreamsink-stats")
-            .field("connection-state", *lock(&self.connection))
-            .field("encoder", encoder)
-            .field("is-nvenc", is_nvenc)
-            .field("fallback-reason", fallback)
-            .field("last-encode-time", c.encode_time.last_ms())
-            .field("last-send-delay", c.send_delay.last_ms() + buffered_ms)
-            .field("packet-loss-ratio", loss)
-            .field("bitrate", c.bitrate.load(Ordering::Relaxed))
-            .field("frames-in", c.frames_in.load(Ordering::Relaxed))
-            .field("frames-encoded", c.frames_encoded.load(Ordering::Relaxed))
-            .field("frames-dropped", dropped)
-            .field("audio-buffers-dropped", audio_dropped)
-            .field("bytes-sent", c.bytes_sent.load(Ordering::Relaxed))
-            .field("reconnects", c.reconnects.load(Ordering::Relaxed))
-            .field("rtsp-clients", clients)
-            .build()
-    }
-
-    /// Re-posts a child's error or warning with every secret removed and, for the network sink, the
-    /// destination and a hint at the fix.
-    fn rewrite(
-        &self,
-        msg: &gst::Message,
-        err: glib::Error,
-        debug: Option<glib::GString>,
-        is_error: bool,
-    ) -> gst::Message {
-        let state = lock(&self.state);
-        let Some(state) = state.as_ref() else {
-            return msg.clone();
-        };
-        let from_network = match (msg.src(), state.network_sink.as_ref()) {
-            (Some(src), _) if state.link.as_ref().is_some_and(|l| l.contains(src)) => true,
-            (Some(src), Some(sink)) => src == sink.upcast_ref::<gst::Object>(),
-            _ => false,
-        };
-        let mut text = err.message().to_string();
-        if from_network {
-            text = own_words(&err, debug.as_deref());
-            let detail = format!("{text} {}", debug.as_deref().unwrap_or(""));
-            text = describe_network(state, &text, &detail);
-        }
-        let text = state.redactor.redact(&text);
-        let debug = debug.map(|d| state.redactor.redact(&d));
-        let error = rebuild_error(&err, &text);
-        let src = msg.src().cloned();
-        if is_error {
-            let mut b = gst::message::Error::builder_from_error(error);
-            if let Some(d) = debug.as_deref() {
-                b = b.debug(d);
-            }
-            if let Some(src) = src.as_ref() {
-                b = b.src(src);
-            }
-            b.build()
-        } else {
-            let mut b = gst::message::Warning::builder_from_error(error);
-            if let Some(d) = debug.as_deref() {
-                b = b.debug(d);
-            }
-            if let Some(src) = src.as_ref() {
-                b = b.src(src);
-            }
-            b.build()
-        }
-    }
-}
-
-/// The same error domain and code with a new message.
-/// An error's text; where it is GStreamer's generic one (webrtcsink's signalling errors), the element's
-/// own words from the last line of the debug text instead.
-fn own_words(err: &glib::Error, debug: Option<&str>) -> String {
-    let text = err.message();
-    match debug.and_then(|d| d.lines().last()) {
-        Some(own) if text.starts_with("GStreamer encountered") && !own.trim().is_empty() => {
-            own.trim().to_string()
-        }
-        _ => text.to_string(),
-    }
-}
-
-fn rebuild_error(err: &glib::Error, text: &str) -> glib::Error {
-    if let Some(k) = err.kind::<gst::ResourceError>() {
-        glib::Error::new(k, text)
-    } else if let Some(k) = err.kind::<gst::StreamError>() {
-        glib::Error::new(k, text)
-    } else if let Some(k) = err.kind::<gst::CoreError>() {
-        glib::Error::new(k, text)
-    } else if let Some(k) = err.kind::<gst::LibraryError>() {
-        glib::Error::new(k, text)
-    } else {
-        glib::Error::new(gst::ResourceError::Failed, text)
-    }
 }
 
 fn secs(s: f64) -> std::time::Duration {
@@ -1099,33 +552,4 @@ fn secs(s: f64) -> std::time::Duration {
     } else {
         0.0
     })
-}
-
-/// Counts the bytes that reach a network sink (on every sink pad: rtspsharedserver has `video` and
-/// `audio`); without a link, the first ones also mean connected.
-fn count_bytes(
-    sink: &gst::Element,
-    counters: &Arc<Counters>,
-    connected: Option<glib::WeakRef<super::NvencStreamSink>>,
-) {
-    for pad in sink.sink_pads() {
-        let c = Arc::clone(counters);
-        let connected = connected.clone();
-        pad.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |_, info| {
-                let size = match &info.data {
-                    Some(gst::PadProbeData::Buffer(b)) => b.size(),
-                    Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
-                    _ => 0,
-                };
-                if c.bytes_sent.fetch_add(size as u64, Ordering::Relaxed) == 0 {
-                    if let Some(obj) = connected.as_ref().and_then(|w| w.upgrade()) {
-                        obj.imp().set_connection(ConnectionState::Connected);
-                    }
-                }
-                gst::PadProbeReturn::Ok
-            },
-        );
-    }
 }

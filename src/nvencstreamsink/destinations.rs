@@ -1,0 +1,219 @@
+//! Several destinations fed by one encode: the `destinations` list, the summary of their connection
+//! states into the element's `connection-state`, and what each one keeps while it runs (its state,
+//! counters, link and branch).
+
+use gst::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::ConnectionState;
+use crate::transport::gate::Gate;
+use crate::transport::link::Link;
+use crate::transport::Destination;
+use tdstream_common::sync::lock;
+
+/// The URLs of `destinations`: separated by whitespace (spaces, tabs, new lines), in order.
+pub fn split(list: &str) -> Vec<&str> {
+    list.split_whitespace().collect()
+}
+
+/// The element's `connection-state` from its destinations': `failed` only when every destination has
+/// failed (one that fails among working ones is reported on its own and the others go on); otherwise
+/// the least advanced of the others: `reconnecting` if one is, else `connecting` if one is, else
+/// `connected`. No destination: `disconnected`.
+pub fn summary(states: &[ConnectionState]) -> ConnectionState {
+    use ConnectionState::*;
+    if states.is_empty() {
+        return Disconnected;
+    }
+    let live: Vec<_> = states.iter().filter(|s| **s != Failed).collect();
+    if live.is_empty() {
+        return Failed;
+    }
+    for worst in [Disconnected, Reconnecting, Connecting] {
+        if live.iter().any(|s| **s == worst) {
+            return worst;
+        }
+    }
+    Connected
+}
+
+/// Counters of one destination, updated from its pad probes and by the monitor.
+#[derive(Default)]
+pub struct DestCounters {
+    pub bytes_sent: AtomicU64,
+    pub reconnects: AtomicU64,
+    /// bit/s over the last second.
+    pub bitrate: AtomicU64,
+}
+
+/// One destination of a running element.
+pub struct Dest {
+    /// Stable while the element runs (its position in `destinations` may change as others are
+    /// removed); names its elements.
+    pub id: u32,
+    /// The URL as written: secret, never shown; tells which destinations a new list keeps.
+    pub url: String,
+    pub destination: Arc<dyn Destination>,
+    /// Its URL, redacted.
+    pub shown: String,
+    pub network_sink: Option<gst::Element>,
+    /// A restartable destination: its link.
+    pub link: Option<Arc<Link>>,
+    /// With several destinations: the bounded buffer in front of it and the gate after that buffer,
+    /// which drops until a keyframe once the buffer has dropped.
+    pub branch: Option<Branch>,
+    /// Everything this destination added to the element (its sub-bin, its buffers), to remove it.
+    pub elements: Vec<gst::Element>,
+    /// The tee pads that feed it (video, audio).
+    pub tee_pads: Vec<gst::Pad>,
+    pub counters: Arc<DestCounters>,
+    pub state: Mutex<ConnectionState>,
+    /// (bytes, when) at the last bitrate computation.
+    pub bytes_at: Mutex<Option<(u64, std::time::Instant)>>,
+}
+
+/// The bounded buffer of a destination that shares the encode with others.
+pub struct Branch {
+    pub queue: gst::Element,
+    pub gate: Arc<Gate>,
+}
+
+impl Dest {
+    pub fn new(id: u32, url: String, destination: Arc<dyn Destination>) -> Dest {
+        Dest {
+            id,
+            url,
+            shown: destination.shown(),
+            destination,
+            network_sink: None,
+            link: None,
+            branch: None,
+            elements: Vec::new(),
+            tee_pads: Vec::new(),
+            counters: Arc::default(),
+            state: Mutex::new(ConnectionState::Disconnected),
+            bytes_at: Mutex::new(None),
+        }
+    }
+
+    pub fn state(&self) -> ConnectionState {
+        *lock(&self.state)
+    }
+
+    /// Sets the state; true when it changed.
+    pub fn set_state(&self, new: ConnectionState) -> bool {
+        let mut s = lock(&self.state);
+        let changed = *s != new;
+        *s = new;
+        changed
+    }
+
+    /// The network sink now (a link's changes with every connection).
+    pub fn sink(&self) -> Option<gst::Element> {
+        match &self.link {
+            Some(l) => l.network_sink(),
+            None => self.network_sink.clone(),
+        }
+    }
+
+    /// Video frames dropped for this destination: by its own buffer's gate and by its link's gate.
+    pub fn frames_dropped(&self) -> (u64, u64) {
+        let mut video = 0;
+        let mut audio = 0;
+        if let Some(b) = &self.branch {
+            video += b.gate.video_dropped();
+            audio += b.gate.audio_dropped();
+        }
+        if let Some(l) = &self.link {
+            video += l.gate().video_dropped();
+            audio += l.gate().audio_dropped();
+        }
+        (video, audio)
+    }
+
+    /// Time the stream waits in this destination's buffers now (ms).
+    pub fn buffered_ms(&self) -> f64 {
+        let branch = self
+            .branch
+            .as_ref()
+            .map(|b| b.queue.property::<u64>("current-level-time"))
+            .unwrap_or(0) as f64
+            / 1e6;
+        let link = self
+            .link
+            .as_ref()
+            .map(|l| l.buffered().as_secs_f64() * 1000.0)
+            .unwrap_or(0.0);
+        branch + link
+    }
+
+    /// Recomputes the bitrate when a second has passed since the last time.
+    pub fn update_bitrate(&self, now: std::time::Instant) {
+        let bytes = self.counters.bytes_sent.load(Ordering::Relaxed);
+        let mut at = lock(&self.bytes_at);
+        match *at {
+            Some((b, t)) if now.duration_since(t) >= std::time::Duration::from_secs(1) => {
+                let secs = now.duration_since(t).as_secs_f64();
+                let rate = (bytes.saturating_sub(b) as f64 * 8.0 / secs) as u64;
+                self.counters.bitrate.store(rate, Ordering::Relaxed);
+                *at = Some((bytes, now));
+            }
+            Some(_) => {}
+            None => *at = Some((bytes, now)),
+        }
+    }
+}
+
+/// What a new `destinations` list changes: the positions (in the running list) of the destinations to
+/// remove, and the positions (in the new list) of those to add. Destinations are the same when their
+/// URLs are written the same; unchanged ones are not touched.
+pub fn diff(running: &[&str], new: &[&str]) -> (Vec<usize>, Vec<usize>) {
+    let removed = (0..running.len())
+        .filter(|i| !new.contains(&running[*i]))
+        .collect();
+    let added = (0..new.len())
+        .filter(|i| !running.contains(&new[*i]) && !new[..*i].contains(&new[*i]))
+        .collect();
+    (removed, added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ConnectionState::*;
+
+    #[test]
+    fn destinations_are_separated_by_any_whitespace() {
+        assert_eq!(
+            split(" rtmp://a/app/k\tsrt://b:1?mode=caller\n rtsp://:8554/x "),
+            ["rtmp://a/app/k", "srt://b:1?mode=caller", "rtsp://:8554/x"]
+        );
+        assert!(split("  \n").is_empty());
+    }
+
+    #[test]
+    fn a_new_list_adds_and_removes_only_what_changed() {
+        let running = ["rtmp://a/app/k", "srt://b:1", "rtsp://:1/x"];
+        assert_eq!(
+            diff(&running, &["srt://b:1", "rtsp://:1/x", "ws://c:2"]),
+            (vec![0], vec![2])
+        );
+        assert_eq!(diff(&running, &running), (vec![], vec![]));
+        assert_eq!(diff(&[], &["ws://c", "ws://c"]), (vec![], vec![0]));
+    }
+
+    #[test]
+    fn the_element_fails_only_when_every_destination_has() {
+        assert_eq!(summary(&[]), Disconnected);
+        assert_eq!(summary(&[Connected, Connected]), Connected);
+        assert_eq!(summary(&[Connected, Failed]), Connected);
+        assert_eq!(summary(&[Connected, Connecting]), Connecting);
+        assert_eq!(
+            summary(&[Connecting, Reconnecting, Connected]),
+            Reconnecting
+        );
+        assert_eq!(summary(&[Failed, Failed]), Failed);
+        assert_eq!(summary(&[Failed, Reconnecting]), Reconnecting);
+    }
+}

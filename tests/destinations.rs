@@ -1,0 +1,658 @@
+//! One `nvencstreamsink`, several destinations (`destinations`), against real peers on 127.0.0.1:
+//! nginx-rtmp, an SRT caller reading our listener, rtspsrc reading our RTSP mount, all decoding at
+//! the same time from one encode; a destination that is down while the others stream; a caller that
+//! joins an SRT listener mid-GOP; errors that name the destination.
+
+mod common;
+
+use common::live::Run;
+use common::nginx::{nginx, nginx_at, nginx_pushing_to};
+use common::*;
+use gst::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A live 640×360 30 fps sender for `props`, endless (stopped when the run is dropped).
+fn live(props: &str) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+         timeoverlay ! nvencstreamsink name=s avg-bitrate=1 stats-interval=250 {props}"
+    )
+}
+
+/// Decodes what `src` (a launch fragment ending in parsed H.264) gives for `window` after the pipeline
+/// is PLAYING; counts only pictures decoded whole (avdec_h264 output-corrupt=false) from the first
+/// keyframe on.
+fn decoded(src: String, window: Duration) -> std::thread::JoinHandle<u64> {
+    let r = decoded_with_gaps(src, window);
+    std::thread::spawn(move || r.join().expect("reader").0)
+}
+
+/// The same, with the longest time between two decoded pictures (after the first) as it arrived.
+fn decoded_with_gaps(src: String, window: Duration) -> std::thread::JoinHandle<(u64, Duration)> {
+    std::thread::spawn(move || {
+        let launch =
+            format!("{src} ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false");
+        let pipeline = gst::parse::launch(&launch)
+            .unwrap_or_else(|e| panic!("{launch}: {e}"))
+            .downcast::<gst::Pipeline>()
+            .expect("pipeline");
+        let frames = Arc::new(AtomicU64::new(0));
+        let gaps = Arc::new(Mutex::new((None::<Instant>, Duration::ZERO)));
+        let (f, g) = (frames.clone(), gaps.clone());
+        pipeline
+            .by_name("out")
+            .and_then(|s| s.static_pad("sink"))
+            .expect("out pad")
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                f.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(last) = g.0 {
+                    g.1 = g.1.max(now - last);
+                }
+                g.0 = Some(now);
+                gst::PadProbeReturn::Ok
+            });
+        let started = Instant::now();
+        let log = run_pipeline(&pipeline, window, |_| started.elapsed() >= window);
+        let _ = pipeline.set_state(gst::State::Null);
+        let n = frames.load(Ordering::Relaxed);
+        if n == 0 {
+            eprintln!("reader of {src} decoded nothing: {}", log.text());
+        }
+        let gap = gaps.lock().unwrap_or_else(|e| e.into_inner()).1;
+        (n, gap)
+    })
+}
+
+/// Every element inside `bin`, at any depth.
+fn all_elements(bin: &gst::Bin) -> Vec<gst::Element> {
+    bin.iterate_recurse().into_iter().flatten().collect()
+}
+
+fn destination_stats(run: &Run) -> Vec<gst::Structure> {
+    let stats = run.sink().property::<gst::Structure>("stats");
+    stats
+        .get::<gst::Array>("destinations")
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.get::<gst::Structure>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn state_of(s: &gst::StructureRef) -> String {
+    s.value("state")
+        .ok()
+        .and_then(|v| gst::glib::EnumValue::from_value(v).map(|(_, e)| e.nick().to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn three_destinations_from_one_encode_are_decoded_at_the_same_time() {
+    init();
+    let server = nginx(None);
+    let (srt, rtsp) = (free_port(), free_port());
+    let key = "cam-KEY-1234";
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 destinations=\"rtmp://127.0.0.1:{}/live/{key} \
+         srt://127.0.0.1:{srt}?mode=listener&latency=80 rtsp://127.0.0.1:{rtsp}/multi\"",
+        server.port
+    )));
+    // All three up: RTMP published, the RTSP mount fed, the SRT listener bound.
+    assert!(
+        run.until(Duration::from_secs(15), |r| {
+            r.count("connected") >= 2 && std::net::UdpSocket::bind(("127.0.0.1", srt)).is_err()
+        }),
+        "{:?} {:?}",
+        run.states,
+        run.errors
+    );
+    let window = Duration::from_secs(5);
+    let readers = [
+        decoded(
+            format!(
+                "rtmpsrc location=rtmp://127.0.0.1:{}/live/{key} ! flvdemux ! h264parse",
+                server.port
+            ),
+            window,
+        ),
+        decoded(
+            format!("srtsrc uri=\"srt://127.0.0.1:{srt}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
+            window,
+        ),
+        decoded(
+            format!("rtspsrc location=rtsp://127.0.0.1:{rtsp}/multi latency=0 ! rtph264depay ! h264parse"),
+            window,
+        ),
+    ];
+    // Keep reading the sender's bus meanwhile (an error anywhere would show here); half-way, while
+    // every reader plays, what the element says about each destination.
+    run.until(window / 2, |_| false);
+    let per = destination_stats(&run);
+    run.until(window / 2 + Duration::from_secs(2), |_| false);
+    let counts: Vec<u64> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader"))
+        .collect();
+    // 150 pictures are sent in the window; each reader starts a little late and joins at a keyframe.
+    for (name, n) in ["rtmp", "srt", "rtsp"].iter().zip(&counts) {
+        assert!(*n >= 110, "{name} reader decoded {n} of ~150: {counts:?}");
+    }
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let bin = run.sink().downcast::<gst::Bin>().expect("bin");
+    let encoders: Vec<String> = all_elements(&bin)
+        .iter()
+        .filter(|e| {
+            e.factory()
+                .is_some_and(|f| f.klass().contains("Encoder/Video"))
+        })
+        .map(|e| e.name().to_string())
+        .collect();
+    assert_eq!(encoders.len(), 1, "video encoders in the bin: {encoders:?}");
+    assert_eq!(per.len(), 3, "{per:?}");
+    for (s, transport) in per.iter().zip(["rtmp", "srt", "rtsp"]) {
+        assert_eq!(s.get::<String>("transport").unwrap(), transport);
+        assert!(s.get::<u64>("bytes-sent").unwrap() > 100_000, "{s}");
+        assert_eq!(state_of(s), "connected", "{s}");
+        assert!(!s.to_string().contains(key), "{s}");
+    }
+    let shown = run.sink().property::<String>("destinations");
+    assert!(
+        !shown.contains(key) && shown.contains("/live/<redacted>"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_destination_that_is_down_stalls_no_other_and_joins_when_its_server_comes() {
+    init();
+    let (rtmp, srt) = (free_port(), free_port());
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 reconnect-interval=0.3 reconnect-max-interval=0.5 \
+         destinations=\"rtmp://127.0.0.1:{rtmp}/live/down srt://127.0.0.1:{srt}?mode=listener&latency=80\""
+    )));
+    assert!(
+        run.until(Duration::from_secs(10), |r| r.count("reconnecting") >= 2),
+        "{:?}",
+        run.states
+    );
+    let reader = decoded(
+        format!(
+            "srtsrc uri=\"srt://127.0.0.1:{srt}?mode=caller&latency=80\" ! tsdemux ! h264parse"
+        ),
+        Duration::from_secs(4),
+    );
+    run.until(Duration::from_secs(2), |_| false);
+    // While the reader plays.
+    let per = destination_stats(&run);
+    run.until(Duration::from_secs(3), |_| false);
+    let n = reader.join().expect("reader");
+    assert!(
+        n >= 90,
+        "the SRT reader decoded {n} of ~120 while RTMP was down"
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    // The warnings say which destination is down; the element as a whole is not failed.
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.starts_with("destination 1 (rtmp) to rtmp://127.0.0.1:")),
+        "{:?}",
+        run.warnings
+    );
+    assert_eq!(state_of(&per[1]), "connected", "{per:?}");
+    assert!(per[0].get::<u64>("frames-dropped").unwrap() > 0, "{per:?}");
+    // Its server comes: that destination connects, the other one is untouched.
+    let _server = nginx_at(rtmp, None);
+    assert!(
+        run.until(Duration::from_secs(10), |r| {
+            destination_stats(r)
+                .first()
+                .is_some_and(|s| state_of(s) == "connected")
+        }),
+        "{:?}",
+        run.states
+    );
+    let srt_reconnects = destination_stats(&run)[1].get::<u64>("reconnects").unwrap();
+    assert_eq!(srt_reconnects, 0);
+}
+
+/// Time from starting an SRT caller to the first IDR picture it receives.
+fn srt_first_idr(url: &str, within: Duration) -> Option<Duration> {
+    let launch = format!(
+        "srtsrc uri=\"{url}\" ! tsdemux ! h264parse ! \
+         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false"
+    );
+    let pipeline = gst::parse::launch(&launch).ok()?;
+    let first = Arc::new(Mutex::new(None));
+    let started = Instant::now();
+    let f = first.clone();
+    let pad = pipeline
+        .downcast_ref::<gst::Bin>()?
+        .by_name("out")?
+        .static_pad("sink")?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let idr = info
+            .buffer()
+            .and_then(|b| b.map_readable().ok())
+            .is_some_and(|m| {
+                m.windows(4)
+                    .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+            });
+        if idr {
+            f.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(started.elapsed());
+            return gst::PadProbeReturn::Remove;
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let _ = pipeline.set_state(gst::State::Playing);
+    let got = poll(within, || *first.lock().unwrap_or_else(|e| e.into_inner()));
+    let _ = pipeline.set_state(gst::State::Null);
+    got
+}
+
+#[test]
+fn a_caller_joining_an_srt_listener_mid_gop_gets_a_keyframe_at_once() {
+    init();
+    let port = free_port();
+    // A 10 s GOP: without a keyframe on join, a caller waits up to 10 s.
+    let mut run = Run::start(&live(&format!(
+        "mode=srt url=\"srt://127.0.0.1:{port}?mode=listener&latency=80\" keyframe-interval=300"
+    )));
+    // Well past the first keyframe before anybody joins.
+    assert!(
+        run.until(Duration::from_secs(10), |r| r.stat_u64("frames-encoded")
+            >= 60),
+        "the sender did not encode"
+    );
+    for _ in 0..2 {
+        let first = srt_first_idr(
+            &format!("srt://127.0.0.1:{port}?mode=caller&latency=80"),
+            Duration::from_secs(12),
+        );
+        let first = first.expect("no keyframe reached the caller");
+        assert!(
+            first < Duration::from_secs(1),
+            "the first keyframe reached the caller {first:?} after it started"
+        );
+    }
+    run.until(Duration::from_millis(200), |_| false);
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn a_destination_that_cannot_carry_the_encode_is_named_at_start() {
+    init();
+    let log = run_launch(
+        &sender(
+            "max-bframes=2 destinations=\"rtmp://127.0.0.1:1/live/SECRET-KEY ws://127.0.0.1:1\"",
+            320,
+            240,
+            1,
+        ),
+        Duration::from_secs(10),
+    );
+    let e = log.errors.join("\n");
+    assert!(
+        e.contains("destinations: destination 2 (ws://127.0.0.1:1): max-bframes=2 cannot be played by browsers")
+            && e.contains("Fix: set max-bframes=0"),
+        "{e}"
+    );
+    assert!(!log.text().contains("SECRET-KEY"), "{}", log.text());
+    let log = run_launch(
+        &sender(
+            "destinations=\"srt://127.0.0.1:9?mode=caller ftp://user:pw@h/app/SECRET-KEY\"",
+            320,
+            240,
+            1,
+        ),
+        Duration::from_secs(10),
+    );
+    let e = log.errors.join("\n");
+    assert!(
+        e.contains("'ftp://<redacted>@h/app/<redacted>' is not a destination URL")
+            && e.contains("Fix: start each destination with rtmp://"),
+        "{e}"
+    );
+    assert!(!log.text().contains("SECRET-KEY") && !log.text().contains(":pw@"));
+}
+
+#[test]
+fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
+    init();
+    let (a, b) = (free_port(), free_port());
+    let pass = "SECRET-pass-123";
+    let url_a = format!("srt://127.0.0.1:{a}?mode=listener&latency=80");
+    let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=300 destinations=\"{url_a}\""
+    )));
+    assert!(
+        run.until(Duration::from_secs(10), |r| r.stat_u64("frames-encoded")
+            >= 30),
+        "the sender did not encode"
+    );
+    // A reads all along, across the addition of B.
+    let reader_a = decoded(
+        format!("srtsrc uri=\"srt://127.0.0.1:{a}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
+        Duration::from_secs(6),
+    );
+    run.until(Duration::from_secs(2), |_| false);
+    run.sink()
+        .set_property("destinations", format!("{url_a} {url_b}"));
+    // B is there: its listener binds, and a caller gets a keyframe at once despite the 10 s GOP.
+    assert!(
+        run.until(Duration::from_secs(5), |_| std::net::UdpSocket::bind((
+            "127.0.0.1",
+            b
+        ))
+        .is_err()),
+        "destination B was not added: {:?} {:?}",
+        run.states,
+        run.warnings
+    );
+    let first = srt_first_idr(
+        &format!("srt://127.0.0.1:{b}?mode=caller&latency=80&passphrase={pass}"),
+        Duration::from_secs(12),
+    )
+    .expect("no keyframe reached B's caller");
+    assert!(
+        first < Duration::from_secs(1),
+        "B's first keyframe after {first:?}"
+    );
+    let n = reader_a.join().expect("reader A");
+    assert!(n >= 160, "A decoded {n} of ~180 while B was added");
+    // A goes: its port is free again; B keeps streaming.
+    run.sink().set_property("destinations", url_b.clone());
+    assert!(
+        run.until(Duration::from_secs(5), |_| std::net::UdpSocket::bind((
+            "127.0.0.1",
+            a
+        ))
+        .is_ok()),
+        "A's port was not released"
+    );
+    let reader_b = decoded(
+        format!("srtsrc uri=\"srt://127.0.0.1:{b}?mode=caller&latency=80&passphrase={pass}\" ! tsdemux ! h264parse"),
+        Duration::from_secs(3),
+    );
+    run.until(Duration::from_secs(4), |_| false);
+    let n = reader_b.join().expect("reader B");
+    assert!(n >= 70, "B decoded {n} of ~90 after A was removed");
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let reasons: Vec<String> = run.states.iter().map(|(s, r)| format!("{s} {r}")).collect();
+    assert!(
+        reasons.contains(&"connecting added".to_string())
+            && reasons.contains(&"disconnected removed".to_string()),
+        "{reasons:?}"
+    );
+    let per = destination_stats(&run);
+    assert_eq!(per.len(), 1, "{per:?}");
+    let shown = run.sink().property::<String>("destinations");
+    assert!(
+        !shown.contains(pass) && shown.contains("passphrase=<redacted>"),
+        "{shown}"
+    );
+    for text in run.warnings.iter().chain(&reasons) {
+        assert!(!text.contains(pass), "{text}");
+    }
+}
+
+#[test]
+fn while_nginx_is_killed_and_restarted_srt_and_rtsp_readers_miss_nothing() {
+    init();
+    let server = nginx(None);
+    let port = server.port;
+    let (srt, rtsp) = (free_port(), free_port());
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 reconnect-interval=0.3 reconnect-max-interval=0.5 destinations=\"\
+         rtmp://127.0.0.1:{port}/live/restart srt://127.0.0.1:{srt}?mode=listener&latency=80 \
+         rtsp://127.0.0.1:{rtsp}/restart\""
+    )));
+    assert!(
+        run.until(Duration::from_secs(15), |r| r.count("connected") >= 2),
+        "{:?}",
+        run.states
+    );
+    let window = Duration::from_secs(8);
+    let readers = [
+        decoded_with_gaps(
+            format!("srtsrc uri=\"srt://127.0.0.1:{srt}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
+            window,
+        ),
+        decoded_with_gaps(
+            format!("rtspsrc location=rtsp://127.0.0.1:{rtsp}/restart latency=0 ! rtph264depay ! h264parse"),
+            window,
+        ),
+    ];
+    run.until(Duration::from_secs(2), |_| false);
+    drop(server); // killed by pid
+    assert!(
+        run.until(Duration::from_secs(5), |r| r.count("reconnecting") >= 1),
+        "{:?}",
+        run.states
+    );
+    run.until(Duration::from_secs(1), |_| false);
+    let _server = nginx_at(port, None);
+    let connected_before = run.count("connected");
+    assert!(
+        run.until(Duration::from_secs(8), |r| r.count("connected")
+            > connected_before),
+        "RTMP did not come back: {:?}",
+        run.states
+    );
+    let results: Vec<(u64, Duration)> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader"))
+        .collect();
+    for (name, (n, gap)) in ["srt", "rtsp"].iter().zip(&results) {
+        assert!(
+            *n >= 200,
+            "{name} reader decoded {n} of ~240 across the restart: {results:?}"
+        );
+        assert!(
+            *gap <= Duration::from_millis(200),
+            "{name} reader waited {gap:?} between two pictures: {results:?}"
+        );
+    }
+    let per = destination_stats(&run);
+    assert!(per[0].get::<u64>("reconnects").unwrap() >= 1, "{per:?}");
+    assert_eq!(per[1].get::<u64>("reconnects").unwrap(), 0, "{per:?}");
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn a_reader_that_stops_reading_stalls_no_other_destination() {
+    init();
+    let server = nginx(None);
+    let (srt, rtsp) = (free_port(), free_port());
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 destinations=\"srt://127.0.0.1:{srt}?mode=listener&latency=80 \
+         rtmp://127.0.0.1:{}/live/slow rtsp://127.0.0.1:{rtsp}/slow\"",
+        server.port
+    )));
+    assert!(
+        run.until(Duration::from_secs(15), |r| r.count("connected") >= 2),
+        "{:?}",
+        run.states
+    );
+    // An SRT caller that connects, then is stopped (SIGSTOP) and reads nothing more.
+    let caller = Peer::spawn(
+        "srt-live-transmit",
+        std::process::Command::new("srt-live-transmit")
+            .args([
+                "-q",
+                &format!("srt://127.0.0.1:{srt}?mode=caller&latency=80"),
+                "file://con",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    assert!(
+        run.until(Duration::from_secs(5), |r| {
+            r.states
+                .iter()
+                .any(|(s, why)| s == "connected" && why.contains("caller"))
+        }),
+        "{:?}",
+        run.states
+    );
+    let pid = caller.child.id().to_string();
+    // What RTMP dropped while it connected (until its first keyframe) is not this test's business:
+    // counted from when it has streamed for a while.
+    assert!(
+        run.until(Duration::from_secs(10), |r| {
+            destination_stats(r)
+                .get(1)
+                .is_some_and(|s| s.get::<u64>("bytes-sent").unwrap_or(0) > 250_000)
+        }),
+        "RTMP did not stream"
+    );
+    let before = destination_stats(&run);
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let window = Duration::from_secs(5);
+    let readers = [
+        decoded(
+            format!("rtmpsrc location=rtmp://127.0.0.1:{}/live/slow ! flvdemux ! h264parse", server.port),
+            window,
+        ),
+        decoded(
+            format!("rtspsrc location=rtsp://127.0.0.1:{rtsp}/slow latency=0 ! rtph264depay ! h264parse"),
+            window,
+        ),
+    ];
+    run.until(window + Duration::from_secs(1), |_| false);
+    let counts: Vec<u64> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader"))
+        .collect();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
+    drop(caller);
+    for (name, n) in ["rtmp", "rtsp"].iter().zip(&counts) {
+        assert!(
+            *n >= 110,
+            "{name} decoded {n} of ~150 while an SRT caller was stopped: {counts:?}"
+        );
+    }
+    let per = destination_stats(&run);
+    for (b, s) in before[1..].iter().zip(&per[1..]) {
+        let dropped = |s: &gst::Structure| s.get::<u64>("frames-dropped").unwrap();
+        assert_eq!(
+            dropped(b),
+            dropped(s),
+            "dropped while the SRT caller was stopped: {s}"
+        );
+    }
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn an_origin_server_pushes_the_stream_on_to_an_edge_that_players_read() {
+    init();
+    let edge = nginx(None);
+    let origin = nginx_pushing_to(edge.port);
+    let srt = free_port();
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 destinations=\"rtmp://127.0.0.1:{}/live/show \
+         srt://127.0.0.1:{srt}?mode=listener&latency=80\"",
+        origin.port
+    )));
+    assert!(
+        run.until(Duration::from_secs(15), |r| r.count("connected") >= 1),
+        "{:?}",
+        run.states
+    );
+    // The player is on the edge, which only has the stream because the origin pushed it there.
+    let reader = decoded(
+        format!(
+            "rtmpsrc location=rtmp://127.0.0.1:{}/live/show ! flvdemux ! h264parse",
+            edge.port
+        ),
+        Duration::from_secs(5),
+    );
+    run.until(Duration::from_secs(6), |_| false);
+    let n = reader.join().expect("reader");
+    assert!(n >= 110, "the edge's player decoded {n} of ~150");
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+#[test]
+fn a_server_that_stops_reading_stalls_no_other_destination_and_its_drops_are_counted() {
+    init();
+    let server = nginx(None);
+    let (srt, rtsp) = (free_port(), free_port());
+    let mut run = Run::start(&live(&format!(
+        // 20 Mbit/s: loopback's TCP buffers (several MB) fill within seconds once nginx stops reading.
+        "keyframe-interval=30 avg-bitrate=20 destinations=\"rtmp://127.0.0.1:{}/live/stopped \
+         srt://127.0.0.1:{srt}?mode=listener&latency=80 rtsp://127.0.0.1:{rtsp}/stopped\"",
+        server.port
+    )));
+    assert!(
+        run.until(Duration::from_secs(15), |r| {
+            destination_stats(r)
+                .first()
+                .is_some_and(|s| s.get::<u64>("bytes-sent").unwrap_or(0) > 250_000)
+        }),
+        "{:?}",
+        run.states
+    );
+    let before = destination_stats(&run)[0]
+        .get::<u64>("frames-dropped")
+        .unwrap();
+    // nginx stops reading: TCP fills up and rtmp2sink blocks.
+    let pid = server.pid().to_string();
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+    };
+    assert!(kill("-STOP").success());
+    let window = Duration::from_secs(10);
+    let readers = [
+        decoded_with_gaps(
+            format!("srtsrc uri=\"srt://127.0.0.1:{srt}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
+            window,
+        ),
+        decoded_with_gaps(
+            format!("rtspsrc location=rtsp://127.0.0.1:{rtsp}/stopped latency=0 ! rtph264depay ! h264parse"),
+            window,
+        ),
+    ];
+    run.until(window + Duration::from_secs(1), |_| false);
+    let results: Vec<(u64, Duration)> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader"))
+        .collect();
+    let after = destination_stats(&run)[0]
+        .get::<u64>("frames-dropped")
+        .unwrap();
+    assert!(kill("-CONT").success());
+    for (name, (n, gap)) in ["srt", "rtsp"].iter().zip(&results) {
+        assert!(
+            *n >= 250,
+            "{name} decoded {n} of ~300 while the RTMP server read nothing: {results:?}"
+        );
+        assert!(
+            *gap <= Duration::from_millis(250),
+            "{name} waited {gap:?}: {results:?}"
+        );
+    }
+    assert!(
+        after > before + 30,
+        "the RTMP destination's drops were not counted: {before} then {after}"
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
