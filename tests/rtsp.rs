@@ -1070,3 +1070,34 @@ fn stats_tell_encode_time_bitrate_and_clients() {
         "{posted} stats messages in 1 s at stats-interval=200"
     );
 }
+
+#[test]
+fn audio_and_video_are_served_together_to_every_client() {
+    let _serial = serial();
+    let port = free_port();
+    let launch = format!(
+        "{} include-silent-audio=on audio-codec=aac",
+        source(
+            &format!("mode=rtsp-server port={port} stream-name=av"),
+            320,
+            240
+        )
+    );
+    let sender = start(&launch, 1).expect("sender");
+    let url = &sender.urls[0];
+    // Three clients one after the other, each answered and each given both streams (with audio the
+    // prepared media used to wait for ever for an audio buffer it was never given: no DESCRIBE answer).
+    for _ in 0..3 {
+        let v = ffprobe(
+            &["-rtsp_transport", "tcp", "-show_streams", url],
+            Duration::from_secs(10),
+        );
+        let codecs: Vec<&str> = v["streams"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["codec_name"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(codecs, ["h264", "aac"], "{v}");
+        let video = probe(url, true);
+        assert!(frames(&video) >= 55, "{video}");
+    }
+}

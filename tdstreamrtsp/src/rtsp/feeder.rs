@@ -6,12 +6,12 @@
 //! never copying the picture). Timestamps are cleared and re-stamped by the media's appsrc
 //! (`do-timestamp`), because each media has its own clock and base time.
 
-use crate::sync::lock;
 use gst::glib;
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tdstream_common::sync::lock;
 
 use super::{KeyframeAction, KeyframeLimiter};
 
@@ -176,10 +176,15 @@ impl Feeder {
             // A prepared media that nobody plays yet holds its first buffer (the preroll) at a blocked
             // pad: what we pushed now would queue up and reach its first client seconds late. (Not
             // media.status(): it waits while the media prepares, which needs these very buffers.)
+            // Each stream on its own: the media is prepared only once every stream has blocked, so
+            // a video stream that blocked first must not starve the audio one (pay0 is the video,
+            // pay1 the audio; with audio, this deadlock left most RTSP clients without an answer to
+            // DESCRIBE).
             let Some(media) = a.media.upgrade() else {
                 continue;
             };
-            if media.stream(0).is_some_and(|s| s.is_blocking()) {
+            let index = if kind == Kind::Video { 0 } else { 1 };
+            if media.stream(index).is_some_and(|s| s.is_blocking()) {
                 continue;
             }
             // Only while the media plays: it is PLAYING while it prepares (live media) and after a
