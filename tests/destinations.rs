@@ -656,3 +656,68 @@ fn a_server_that_stops_reading_stalls_no_other_destination_and_its_drops_are_cou
     );
     assert!(run.errors.is_empty(), "{:?}", run.errors);
 }
+
+#[test]
+fn no_secret_of_any_destination_reaches_a_log_line_a_message_or_a_property() {
+    init();
+    let logs = capture_logs(&[]);
+    let (dead, srt, whip) = (free_port(), free_port(), free_port());
+    let secrets = [
+        "PW-secret-1",
+        "KEY-secret-2",
+        "PASS-secret-0123",
+        "SID-secret-4",
+        "TOK-secret-5",
+        "BEARER-secret-6",
+    ];
+    let mut run = Run::start(&live(&format!(
+        "reconnect-interval=0.2 reconnect-max-interval=0.3 bearer-token={} destinations=\"\
+         rtmp://alice:{}@127.0.0.1:{dead}/live/{}?key=x \
+         srt://127.0.0.1:{srt}?mode=listener&passphrase={}&streamid=publish:cam:alice:{} \
+         http://127.0.0.1:{whip}/whip/endpoint?token={}\"",
+        secrets[5], secrets[0], secrets[1], secrets[2], secrets[3], secrets[4]
+    )));
+    // Every destination has tried (and the two that have no peer have failed) a few times.
+    assert!(
+        run.until(Duration::from_secs(15), |r| r.count("reconnecting") >= 4),
+        "{:?}",
+        run.states
+    );
+    // A caller with the right passphrase and stream id, so that the SRT destination connects as well.
+    let n = decoded(
+        format!(
+            "srtsrc uri=\"srt://127.0.0.1:{srt}?mode=caller&passphrase={}&streamid=publish:cam:alice:{}\" ! tsdemux ! h264parse",
+            secrets[2], secrets[3]
+        ),
+        Duration::from_secs(2),
+    );
+    run.until(Duration::from_secs(3), |_| false);
+    assert!(n.join().expect("reader") > 0, "the SRT caller got nothing");
+    let sink = run.sink();
+    let mut readable = Vec::new();
+    for p in sink.list_properties() {
+        if p.flags().contains(gst::glib::ParamFlags::READABLE) {
+            readable.push(format!("{}={:?}", p.name(), sink.property_value(p.name())));
+        }
+    }
+    let logged = logs.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+    assert!(
+        logged.contains("starting 3 destinations"),
+        "the log was not captured"
+    );
+    let bus: Vec<String> = run
+        .states
+        .iter()
+        .map(|(s, r)| format!("{s} {r}"))
+        .chain(run.warnings.iter().cloned())
+        .chain(run.errors.iter().cloned())
+        .collect();
+    for s in secrets {
+        assert!(!logged.contains(s), "{s} in our log:\n{logged}");
+        assert!(!bus.join("\n").contains(s), "{s} on the bus: {bus:?}");
+        assert!(
+            !readable.join("\n").contains(s),
+            "{s} in a property: {readable:?}"
+        );
+    }
+}

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Starts a short pipeline with `props` and returns the first error text.
@@ -150,30 +149,10 @@ fn encoder_warnings_name_the_encoder() {
     );
 }
 
-/// Collects every debug line of the plugin's categories.
-fn capture_logs() -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    gst::log::set_threshold_for_name("nvencstreamsink", gst::DebugLevel::Trace);
-    gst::log::set_active(true);
-    gst::log::remove_default_log_function();
-    gst::log::add_log_function(move |cat, _level, _file, _func, _line, obj, msg| {
-        if cat.name() == "nvencstreamsink" {
-            let text = format!(
-                "{} {:?}",
-                msg.get().map(|m| m.to_string()).unwrap_or_default(),
-                obj.map(|o| o.to_string())
-            );
-            l.lock().unwrap().push(text);
-        }
-    });
-    lines
-}
-
 #[test]
 fn stream_key_never_appears_in_errors_messages_or_logs() {
     init();
-    let logs = capture_logs();
+    let logs = capture_logs(&[]);
     let secret = "live_1234567_SECRETKEYabcdef";
     let password = "hunter2-password";
     // Nothing listens on port 9: connection refused, retried once (a warning), then an error.

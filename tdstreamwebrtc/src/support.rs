@@ -13,10 +13,12 @@ pub fn ensure_registered() {
     let _guard = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
     if gst::ElementFactory::find("webrtcsink").is_none() {
         if let Err(e) = gstrswebrtc::plugin_register_static() {
-            gst::warning!(
-                gst::CAT_DEFAULT,
-                "registering gst-plugins-rs' WebRTC elements: {e}"
+            let cat = gst::DebugCategory::new(
+                "tdwebrtcsupport",
+                gst::DebugColorFlags::empty(),
+                Some("tdstream's WebRTC support"),
             );
+            gst::warning!(cat, "registering gst-plugins-rs' WebRTC elements: {e}");
         }
     }
 }

@@ -390,3 +390,46 @@ pub fn rtmp_player(
         .unwrap_or_default()
     })
 }
+
+/// The debug categories of tdstream's own code (every line it logs goes to one of them).
+pub const OUR_CATEGORIES: &[&str] = &[
+    "nvencstreamsink",
+    "rtspsharedserver",
+    "tdeflvmux",
+    "tdmetaembed",
+    "tdmetaextract",
+    "tdmetainject",
+    "tdwebrtcsupport",
+];
+
+/// Collects every debug line of tdstream's categories (at TRACE) and of `others` (at DEBUG), from now
+/// on, in this process. GStreamer's default log function is removed (the lines would be printed twice).
+pub fn capture_logs(others: &[&str]) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = lines.clone();
+    for c in OUR_CATEGORIES {
+        gst::log::set_threshold_for_name(c, gst::DebugLevel::Trace);
+    }
+    for c in others {
+        gst::log::set_threshold_for_name(c, gst::DebugLevel::Debug);
+    }
+    let names: Vec<String> = OUR_CATEGORIES
+        .iter()
+        .chain(others)
+        .map(|c| c.to_string())
+        .collect();
+    gst::log::set_active(true);
+    gst::log::remove_default_log_function();
+    gst::log::add_log_function(move |cat, _level, _file, _func, _line, obj, msg| {
+        if names.iter().any(|n| n == cat.name()) {
+            let text = format!(
+                "{}: {} {:?}",
+                cat.name(),
+                msg.get().map(|m| m.to_string()).unwrap_or_default(),
+                obj.map(|o| o.to_string())
+            );
+            l.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+        }
+    });
+    lines
+}

@@ -43,7 +43,7 @@ impl PreparedMedia {
         if let Err(e) = spawned {
             // Clients then build the media themselves, as gst-rtsp-server does by default.
             gst::warning!(
-                gst::CAT_RUST,
+                crate::rtspsharedserver::imp::CAT,
                 "cannot start the media preparation thread: {e}"
             );
         }

@@ -9,7 +9,8 @@ use tdstream_common::sync::lock;
 use crate::rtsp::feeder::{Feeder, Kind, AUDIO_SRC, VIDEO_SRC};
 use crate::rtsp::registry::{self, Mount};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+/// The category of everything the RTSP server plugin logs.
+pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "rtspsharedserver",
         gst::DebugColorFlags::empty(),

@@ -13,7 +13,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod imp;
+pub(crate) mod imp;
 
 glib::wrapper! {
     pub struct RtspSharedServer(ObjectSubclass<imp::RtspSharedServer>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
