@@ -102,6 +102,36 @@ fn browser_plays_the_per_viewer_encode_with_silent_audio() {
     }
 }
 
+/// A viewer that joins a shared encode mid-GOP (keyframe-interval=300: 10 s) is shown pictures at once:
+/// its peer connection coming up asks the encoder for a keyframe.
+#[test]
+fn a_viewer_joining_a_shared_encode_mid_gop_sees_pictures_at_once() {
+    if !in_loopback_netns("a_viewer_joining_a_shared_encode_mid_gop_sees_pictures_at_once") {
+        return;
+    }
+    let sig = Signalling::start();
+    let mut run = registered(&sender(&format!(
+        "mode=webrtc url={} stream-name=late keyframe-interval=300",
+        sig.ws
+    )));
+    assert!(
+        run.until(Duration::from_secs(10), |r| r.stat_u64("frames-encoded")
+            >= 60),
+        "the sender did not encode"
+    );
+    let _browser = Browser::open(&sig.page("late", "late", SECONDS));
+    let report = sig
+        .report("late", Duration::from_secs(60), |r| r["final"] == true)
+        .expect("no final report from the browser within 60 s");
+    let frames = report["frames"].as_u64().unwrap_or(0);
+    // Without a keyframe on joining, the first one comes 10 s after the start: nothing in the window.
+    assert!(
+        frames >= 15 * SECONDS as u64,
+        "{frames} frames shown in {SECONDS} s: {report}"
+    );
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
 #[test]
 fn a_browser_that_leaves_does_not_stop_the_stream() {
     if !in_loopback_netns("a_browser_that_leaves_does_not_stop_the_stream") {
@@ -402,4 +432,57 @@ fn a_viewer_without_h264_gets_a_clear_warning() {
         .expect("no final report from the browser");
     assert!(report["frames"].as_u64().unwrap_or(0) >= 45, "{report}");
     assert!(run.errors.is_empty(), "{:?}", run.errors);
+}
+
+/// mode=whip against an endpoint that is not GStreamer (tests/peers/whip_dtls_refuser.py: answers the
+/// offer and ICE, then refuses the DTLS handshake as a stack with no cipher suite in common does). It
+/// used to end the stream with a plain EOS (exit 0, nothing sent, nothing said); it is an error that
+/// says what failed.
+#[test]
+fn whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos() {
+    if !in_loopback_netns("whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos") {
+        return;
+    }
+    init();
+    let port = free_port();
+    let dir = tmpdir("whip-refuser");
+    let out = dir.join("endpoint.log");
+    let _endpoint = Peer::spawn(
+        "whip_dtls_refuser.py",
+        std::process::Command::new("/usr/bin/python3")
+            .arg(shared_reference().join("whip_dtls_refuser.py"))
+            .args([&port.to_string(), "60"])
+            .stdout(std::fs::File::create(&out).expect("log file"))
+            .stderr(std::process::Stdio::null()),
+    );
+    assert!(
+        wait_tcp(port, Duration::from_secs(10)),
+        "endpoint did not start"
+    );
+    let log = run_launch(
+        &sender(&format!(
+            "mode=whip url=http://127.0.0.1:{port}/whip/endpoint bearer-token=TOKEN-whip-77 \
+             reconnect-interval=0.3"
+        )),
+        Duration::from_secs(30),
+    );
+    let seen = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        seen.contains("STUN") && seen.contains("ALERT"),
+        "ICE did not connect or DTLS was not tried: {seen}"
+    );
+    assert!(
+        !log.eos,
+        "the stream ended with a plain EOS: {}",
+        log.text()
+    );
+    let e = log.errors.join("\n");
+    assert!(
+        e.contains("mode=whip to http://127.0.0.1:")
+            && e.contains("the WHIP session failed after the endpoint answered")
+            && e.contains("DTLS"),
+        "{}",
+        log.text()
+    );
+    assert!(!log.text().contains("TOKEN-whip-77"), "{}", log.text());
 }

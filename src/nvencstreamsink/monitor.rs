@@ -153,7 +153,9 @@ impl Run {
 /// Feeds a link's machine what the link shows now.
 fn step(one: &mut (Followed, Reconnector), now: Instant) -> Vec<Action> {
     let mut actions = Vec::new();
-    if one.1.connecting_for(now).is_some() && one.0.link.is_connected() {
+    if let Some(reason) = one.0.link.take_failure() {
+        actions = failure(one, &reason, now);
+    } else if one.1.connecting_for(now).is_some() && one.0.link.is_connected() {
         actions = one.1.connected();
     } else if one.0.link.gate().take_failed() {
         actions = failure(one, "the network sink stopped accepting data", now);

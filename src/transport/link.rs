@@ -26,7 +26,13 @@ pub struct Inner {
     pub buffer: Option<gst::Element>,
     /// Set by the sink's own signals where its properties cannot tell (WebRTC).
     pub connected: Option<Arc<AtomicBool>>,
+    /// Set, with the reason, by the sink's own signals when its session failed without an error
+    /// message (a WHIP peer connection that fails after the endpoint answered).
+    pub failure: Option<Failure>,
 }
+
+/// Where a sink's signal handlers leave the reason its session failed.
+pub type Failure = Arc<Mutex<Option<String>>>;
 
 /// How a link tells that its network sink is connected, and how its failures read: one per
 /// transport (`rtmp::RtmpProbe`, `srt::SrtProbe`, `webrtc::WebrtcProbe`).
@@ -190,6 +196,15 @@ impl Link {
             Some(flag) => flag.load(Ordering::SeqCst),
             None => self.probe.is_connected(&i.network_sink),
         })
+    }
+
+    /// The reason the sink's session failed, if its signals said so since the last call.
+    pub fn take_failure(&self) -> Option<String> {
+        let inner = lock(&self.inner);
+        inner
+            .as_ref()
+            .and_then(|i| i.failure.as_ref())
+            .and_then(|f| lock(f).take())
     }
 
     /// The inner bin is built and about to connect: let data in if the sink needs it to connect.
@@ -375,6 +390,7 @@ fn ended_inner(pads: impl Iterator<Item = String>) -> Result<Inner, TransportErr
     let network_sink = first.ok_or_else(|| TransportError::Link("a link without pads".into()))?;
     Ok(Inner {
         connected: None,
+        failure: None,
         bin,
         network_sink,
         buffer: None,

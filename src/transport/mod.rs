@@ -165,6 +165,11 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
         self.shown()
     }
 
+    /// What it means that the sink ended its stream by itself (EOS while the stream goes on).
+    fn ended_by_itself(&self) -> String {
+        "the session ended by itself".to_string()
+    }
+
     /// Errors from the link once the stream has ended or the element goes down are the sink closing
     /// its own connection, not news (webrtcsink's signaller).
     fn closing_errors_are_noise(&self) -> bool {

@@ -235,6 +235,9 @@ impl ElementImpl for NvencStreamSink {
 
 impl BinImpl for NvencStreamSink {
     fn handle_message(&self, msg: gst::Message) {
+        if matches!(msg.view(), gst::MessageView::Eos(_)) && self.link_eos(&msg) {
+            return;
+        }
         if let gst::MessageView::Error(e) = msg.view() {
             if self.closing_noise(&msg) {
                 let text = own_words(&e.error(), e.debug().as_deref());

@@ -240,6 +240,39 @@ impl NvencStreamSink {
         true
     }
 
+    /// A sink inside a link posted EOS although the stream goes on (whipclientsink ends its stream when
+    /// the peer connection fails): that is a lost connection, for the monitor, and the EOS is not the
+    /// application's (it would end the pipeline with exit code 0 and nothing sent).
+    pub(super) fn link_eos(&self, msg: &gst::Message) -> bool {
+        let state = lock(&self.state);
+        let (Some(state), Some(src)) = (state.as_ref(), msg.src()) else {
+            return false;
+        };
+        let Some(dest) = state.dests.iter().find(|d| {
+            d.link.as_ref().is_some_and(|l| {
+                // The EOS comes from the link's outer bin once its inner bins have ended.
+                (l.contains(src) || src == l.outer().upcast_ref::<gst::Object>()) && !l.ended()
+            })
+        }) else {
+            return false;
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "destination {}: its sink ended its stream by itself",
+            position(state, dest.id) + 1
+        );
+        let reason = dest
+            .link
+            .as_ref()
+            .and_then(|l| l.take_failure())
+            .unwrap_or_else(|| dest.destination.ended_by_itself());
+        if let Some(m) = &state.monitor {
+            m.failed(dest.id, state.redactor.redact(&reason));
+        }
+        true
+    }
+
     /// An error from inside a link that says only that it closes itself: after its stream ended, or
     /// while the element goes down (webrtcsink's signaller reports the WebSocket it closes).
     pub(super) fn closing_noise(&self, msg: &gst::Message) -> bool {

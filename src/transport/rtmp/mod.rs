@@ -302,6 +302,7 @@ impl Rtmp {
         }
         Ok(Inner {
             connected: None,
+            failure: None,
             bin,
             network_sink: sink,
             buffer: Some(queue),

@@ -333,6 +333,7 @@ impl Srt {
         }
         Ok(Inner {
             connected: None,
+            failure: None,
             bin,
             network_sink: sink,
             buffer,

@@ -14,7 +14,7 @@ use crate::nvencstreamsink::CAT;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::link::{Inner, Link, Probe};
+use super::link::{Failure, Inner, Link, Probe};
 use super::{
     mentions, network_hint, set_enum, Built, Context, Destination, Kind, Media, TransportError,
 };
@@ -39,6 +39,11 @@ pub static WHIP: Kind = Kind {
     schemes: &["http", "https"],
     parse: parse_whip,
 };
+
+/// A WHIP session that failed after the endpoint answered. Final, not retried: with gst-plugins-rs
+/// 0.15.4 a second session that fails this way aborts the process (whipclientsink's signaller blocks
+/// inside its own tokio runtime: "Cannot start a runtime from within a runtime").
+const WHIP_SESSION: &str = "the WHIP session failed after the endpoint answered";
 
 /// Failures another attempt cannot fix: the endpoint refused the token.
 const FINAL: &[&str] = &[
@@ -176,7 +181,19 @@ impl Destination for Webrtc {
     }
 
     fn is_final(&self, reason: &str) -> bool {
-        mentions(reason, FINAL)
+        mentions(reason, FINAL) || (self.target.whip && reason.starts_with(WHIP_SESSION))
+    }
+
+    fn ended_by_itself(&self) -> String {
+        if self.target.whip {
+            // whipclientsink ends its stream when the peer connection fails, without a word.
+            format!(
+                "{WHIP_SESSION} and whipclientsink ended it: ICE or the DTLS handshake failed (GStreamer 1.22's \
+                 DTLS offers few cipher suites, which some endpoints' WebRTC stacks refuse: \"Fatal SSL error\")"
+            )
+        } else {
+            "the WebRTC session ended by itself".to_string()
+        }
     }
 
     fn closing_errors_are_noise(&self) -> bool {
@@ -252,10 +269,11 @@ fn build_inner(
     let sink = make_webrtc(factory, mode)?;
     configure(&sink, target, encoder)?;
     let connected = Arc::new(AtomicBool::new(false));
+    let failure: Failure = Arc::default();
     if !target.whip {
         follow_signalling(&sink, target, &connected)?;
     }
-    on_each_viewer(&sink, target, &connected);
+    on_each_viewer(&sink, target, &connected, &failure);
     if target.per_viewer {
         per_viewer_hooks(&sink, encoder);
     }
@@ -275,6 +293,7 @@ fn build_inner(
         network_sink: sink,
         buffer: None,
         connected: Some(connected),
+        failure: target.whip.then_some(failure),
     })
 }
 
@@ -354,9 +373,16 @@ fn follow_signalling(
 
 /// For each viewer, as webrtcsink adds its webrtcbin (before negotiation): the local ICE addresses; for
 /// WHIP, `connected` follows the peer connection; the viewer's answer is checked for H.264.
-fn on_each_viewer(sink: &gst::Element, target: &WebrtcTarget, connected: &Arc<AtomicBool>) {
+fn on_each_viewer(
+    sink: &gst::Element,
+    target: &WebrtcTarget,
+    connected: &Arc<AtomicBool>,
+    failure: &Failure,
+) {
     let addresses: Vec<String> = target.ice_addresses.iter().map(|a| a.to_string()).collect();
-    let whip_connected = target.whip.then(|| Arc::clone(connected));
+    let whip_connected = target
+        .whip
+        .then(|| (Arc::clone(connected), Arc::clone(failure)));
     let weak = sink.downgrade();
     sink.connect("consumer-added", false, move |args| {
         let viewer = args
@@ -365,18 +391,45 @@ fn on_each_viewer(sink: &gst::Element, target: &WebrtcTarget, connected: &Arc<At
             .unwrap_or_default();
         let webrtcbin = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
         add_ice_addresses(&webrtcbin, &addresses);
-        if let Some(flag) = &whip_connected {
-            let flag = Arc::clone(flag);
+        if let Some((flag, failure)) = &whip_connected {
+            let (flag, failure) = (Arc::clone(flag), Arc::clone(failure));
             webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
-                let state = bin.property_value("connection-state");
-                let up = glib::EnumValue::from_value(&state)
-                    .is_some_and(|(_, v)| v.nick() == "connected");
-                flag.store(up, Ordering::SeqCst);
+                let state = nick(bin, "connection-state");
+                flag.store(state == "connected", Ordering::SeqCst);
+                if state == "failed" {
+                    // whipclientsink would end the stream with a plain EOS: it is a lost connection.
+                    *tdstream_common::sync::lock(&failure) = Some(session_failure(bin));
+                }
             });
         }
         warn_if_answer_refuses_h264(&webrtcbin, viewer, weak.clone());
         None
     });
+}
+
+/// The nick of an enum property.
+fn nick(obj: &gst::Element, property: &str) -> String {
+    let value = obj.property_value(property);
+    glib::EnumValue::from_value(&value)
+        .map(|(_, v)| v.nick().to_string())
+        .unwrap_or_default()
+}
+
+/// A WHIP peer connection failed after the endpoint answered: what failed, in WebRTC's own terms.
+fn session_failure(webrtcbin: &gst::Element) -> String {
+    let ice = nick(webrtcbin, "ice-connection-state");
+    if ice == "connected" || ice == "completed" {
+        "the WHIP session failed after the endpoint answered: ICE connected, then the DTLS handshake failed \
+         (the endpoint's WebRTC stack and GStreamer's DTLS agreed on no cipher suite, or its certificate does \
+         not match the fingerprint in its answer)"
+            .to_string()
+    } else {
+        format!(
+            "the WHIP session failed after the endpoint answered: ICE found no path to it (ICE state {ice}). \
+             Fix: check that the endpoint's candidates are reachable from here (ice-addresses, stun-server, \
+             turn-servers)"
+        )
+    }
 }
 
 fn add_ice_addresses(webrtcbin: &gst::Element, addresses: &[String]) {
