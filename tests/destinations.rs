@@ -721,3 +721,19 @@ fn no_secret_of_any_destination_reaches_a_log_line_a_message_or_a_property() {
         );
     }
 }
+
+#[test]
+fn stats_interval_changed_while_playing_applies_at_once() {
+    init();
+    let srt = free_port();
+    let mut run = Run::start(&live(&format!(
+        "stats-interval=0 destinations=\"srt://127.0.0.1:{srt}?mode=listener\""
+    )));
+    run.until(Duration::from_millis(1500), |_| false);
+    assert!(run.stats.is_none(), "stats posted with stats-interval=0");
+    run.sink().set_property("stats-interval", 200u32);
+    assert!(
+        run.until(Duration::from_secs(2), |r| r.stats.is_some()),
+        "no stats message after stats-interval=200 was set while playing"
+    );
+}
