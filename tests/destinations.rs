@@ -223,38 +223,7 @@ fn a_destination_that_is_down_stalls_no_other_and_joins_when_its_server_comes() 
 
 /// Time from starting an SRT caller to the first IDR picture it receives.
 fn srt_first_idr(url: &str, within: Duration) -> Option<Duration> {
-    let launch = format!(
-        "srtsrc uri=\"{url}\" ! tsdemux ! h264parse ! \
-         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false"
-    );
-    let pipeline = gst::parse::launch(&launch).ok()?;
-    let first = Arc::new(Mutex::new(None));
-    let started = Instant::now();
-    let f = first.clone();
-    let pad = pipeline
-        .downcast_ref::<gst::Bin>()?
-        .by_name("out")?
-        .static_pad("sink")?;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let idr = info
-            .buffer()
-            .and_then(|b| b.map_readable().ok())
-            .is_some_and(|m| {
-                m.windows(4)
-                    .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
-            });
-        if idr {
-            f.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(started.elapsed());
-            return gst::PadProbeReturn::Remove;
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let _ = pipeline.set_state(gst::State::Playing);
-    let got = poll(within, || *first.lock().unwrap_or_else(|e| e.into_inner()));
-    let _ = pipeline.set_state(gst::State::Null);
-    got
+    first_idr_from(&format!("srtsrc uri=\"{url}\" ! tsdemux"), within)
 }
 
 #[test]

@@ -331,9 +331,17 @@ pub fn sender(props: &str, width: u32, height: u32, seconds: u32) -> String {
 /// frames would not tell: libav decoders conceal what precedes the first keyframe, and h264parse does
 /// not flag the first access unit as a delta unit.)
 pub fn first_idr(url: &str, within: Duration) -> Option<Duration> {
+    first_idr_from(
+        &format!("rtspsrc location={url} protocols=tcp latency=0 ! rtph264depay"),
+        within,
+    )
+}
+
+/// The same for any receiver: `src` is a launch fragment that gives H.264 (`srtsrc … ! tsdemux`).
+pub fn first_idr_from(src: &str, within: Duration) -> Option<Duration> {
     let launch = format!(
-        "rtspsrc location={url} protocols=tcp latency=0 ! rtph264depay ! h264parse ! \
-         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false"
+        "{src} ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+         fakesink name=out sync=false"
     );
     let pipeline = gst::parse::launch(&launch).ok()?;
     let first = std::sync::Arc::new(std::sync::Mutex::new(None));

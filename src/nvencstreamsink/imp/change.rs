@@ -22,20 +22,11 @@ const IDLE_WAIT: Duration = Duration::from_secs(2);
 impl NvencStreamSink {
     /// `destinations` was set: when running, change them on another thread.
     pub(super) fn schedule_destinations_change(&self) {
-        if lock(&self.state).is_none() {
-            return; // Not started: start() reads the setting.
-        }
-        let weak = self.obj().downgrade();
-        let spawned = std::thread::Builder::new()
-            .name("nvencstreamsink-destinations".into())
-            .spawn(move || {
-                if let Some(obj) = weak.upgrade() {
-                    obj.imp().apply_destinations();
-                }
-            });
-        if let Err(e) = spawned {
-            gst::warning!(CAT, imp = self, "destinations change not applied: {e}");
-        }
+        self.on_helper_thread(
+            "nvencstreamsink-destinations",
+            "destinations change",
+            Self::apply_destinations,
+        );
     }
 
     fn apply_destinations(&self) {

@@ -477,19 +477,29 @@ impl NvencStreamSink {
     /// `active` changed: when running, rebuild on another thread (never the application's or a
     /// streaming thread): the input is held (blocked) meanwhile, nothing upstream sees an error.
     fn schedule_active_change(&self) {
+        self.on_helper_thread(
+            "nvencstreamsink-active",
+            "active change",
+            Self::apply_active,
+        );
+    }
+
+    /// Runs `f` on a thread of its own when the element runs (a change that rebuilds part of it never
+    /// runs on the application's or a streaming thread); before the start, start() reads the settings.
+    fn on_helper_thread(&self, name: &str, what: &str, f: fn(&Self)) {
         if lock(&self.state).is_none() {
-            return; // Not started: start() reads the setting.
+            return;
         }
         let weak = self.obj().downgrade();
         let spawned = std::thread::Builder::new()
-            .name("nvencstreamsink-active".into())
+            .name(name.into())
             .spawn(move || {
                 if let Some(obj) = weak.upgrade() {
-                    obj.imp().apply_active();
+                    f(obj.imp());
                 }
             });
         if let Err(e) = spawned {
-            gst::warning!(CAT, imp = self, "active change not applied: {e}");
+            gst::warning!(CAT, imp = self, "{what} not applied: {e}");
         }
     }
 
