@@ -434,13 +434,15 @@ fn a_viewer_without_h264_gets_a_clear_warning() {
     assert!(run.errors.is_empty(), "{:?}", run.errors);
 }
 
-/// mode=whip against an endpoint that is not GStreamer (tests/peers/whip_dtls_refuser.py: answers the
-/// offer and ICE, then refuses the DTLS handshake as a stack with no cipher suite in common does). It
-/// used to end the stream with a plain EOS (exit 0, nothing sent, nothing said); it is an error that
-/// says what failed.
+/// mode=whip against an endpoint that is not GStreamer (tests/peers/whip_dtls_refuser.py: it answers
+/// the offer, then leaves the connectivity checks unanswered, so the peer connection fails after the
+/// endpoint answered). It used to end the stream with a plain EOS (exit 0, nothing sent, nothing said);
+/// it is an error that says what failed. (The same endpoint can refuse the DTLS handshake instead, as
+/// the issue saw; with gst-plugins-rs 0.15.4 that aborts the process about one run in five, inside
+/// whipclientsink, so the test refuses ICE: see FINDINGS.)
 #[test]
-fn whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos() {
-    if !in_loopback_netns("whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos") {
+fn whip_session_that_fails_after_the_answer_is_an_error_not_an_eos() {
+    if !in_loopback_netns("whip_session_that_fails_after_the_answer_is_an_error_not_an_eos") {
         return;
     }
     init();
@@ -451,7 +453,7 @@ fn whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos() {
         "whip_dtls_refuser.py",
         std::process::Command::new("/usr/bin/python3")
             .arg(shared_reference().join("whip_dtls_refuser.py"))
-            .args([&port.to_string(), "60"])
+            .args([&port.to_string(), "60", "ice"])
             .stdout(std::fs::File::create(&out).expect("log file"))
             .stderr(std::process::Stdio::null()),
     );
@@ -461,16 +463,18 @@ fn whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos() {
     );
     let log = run_launch(
         &sender(&format!(
-            "mode=whip url=http://127.0.0.1:{port}/whip/endpoint bearer-token=TOKEN-whip-77 \
+            "destinations=\"http://127.0.0.1:{port}/whip/endpoint#bearer-token=TOKEN-whip-77\" \
              reconnect-interval=0.3"
         )),
         Duration::from_secs(30),
     );
     let seen = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(
-        seen.contains("STUN") && seen.contains("ALERT"),
-        "ICE did not connect or DTLS was not tried: {seen}"
+        seen.contains("POST") && seen.contains("STUN-IGNORED"),
+        "the endpoint did not answer or was not checked: {seen}"
     );
+    // The token from the URL's fragment went to the endpoint, as the Authorization header.
+    assert!(seen.contains("Bearer TOKEN-whip-77"), "{seen}");
     assert!(
         !log.eos,
         "the stream ended with a plain EOS: {}",
@@ -478,9 +482,9 @@ fn whip_endpoint_that_refuses_dtls_is_an_error_not_an_eos() {
     );
     let e = log.errors.join("\n");
     assert!(
-        e.contains("mode=whip to http://127.0.0.1:")
+        e.contains("destination 1 (whip) to http://127.0.0.1:")
             && e.contains("the WHIP session failed after the endpoint answered")
-            && e.contains("DTLS"),
+            && e.contains("ICE or the DTLS handshake failed"),
         "{}",
         log.text()
     );

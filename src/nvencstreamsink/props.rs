@@ -162,7 +162,8 @@ pub fn specs() -> Vec<glib::ParamSpec> {
              rtmps://... (RTMP; rtmp-username/rtmp-password apply to all RTMP destinations); \
              srt://host:port?mode=caller|listener|rendezvous&latency=ms&passphrase=...&pbkeylen=...&streamid=... (SRT); \
              rtsp://[address]:port/stream-name[?multicast=true] (RTSP server in this process); ws:// or wss:// \
-             (WebRTC signalling server, producer name = stream-name); http:// or https:// (WHIP endpoint, bearer-token). \
+             (WebRTC signalling server; #name=PRODUCER, else stream-name); http:// or https:// (WHIP endpoint; \
+             #bearer-token=TOKEN, else bearer-token). \
              Each destination connects, reconnects (reconnect-*), buffers and drops on its own, so one that is down or \
              slow never stalls the others. When set, mode and url are not used; when empty (default), mode + url is the \
              one destination. Changed while PLAYING, destinations that appear start (with a keyframe for them), those \

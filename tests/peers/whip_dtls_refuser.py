@@ -15,6 +15,8 @@ from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 PORT = int(sys.argv[1])
 MAX = float(sys.argv[2]) if len(sys.argv) > 2 else 120
+# "dtls" (default): ICE connects, DTLS is refused; "ice": connectivity checks go unanswered.
+REFUSE = sys.argv[3] if len(sys.argv) > 3 else "dtls"
 UFRAG, PWD = "refuser", "refuserpassword0123456789"
 COOKIE = 0x2112A442
 FINGERPRINT = ":".join(f"{b:02X}" for b in hashlib.sha256(b"refuser").digest())
@@ -51,7 +53,9 @@ def udp_loop():
     while True:
         data, addr = udp.recvfrom(4096)
         if len(data) >= 20 and data[0] < 2 and struct.unpack("!I", data[4:8])[0] == COOKIE:
-            if struct.unpack("!H", data[0:2])[0] == 0x0001:  # binding request
+            if struct.unpack("!H", data[0:2])[0] == 0x0001 and REFUSE == "ice":
+                say("STUN-IGNORED", addr[1])
+            elif struct.unpack("!H", data[0:2])[0] == 0x0001:  # binding request
                 say("STUN", addr[1])
                 udp.sendto(stun_response(data, addr), addr)
         elif data and 20 <= data[0] <= 63:  # DTLS record: refuse the handshake
@@ -95,7 +99,7 @@ class H(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         offer = self.rfile.read(n).decode("utf-8", "replace")
-        say("POST", self.path)
+        say("POST", self.path, self.headers.get("Authorization", "(no Authorization)"))
         sdp = answer(offer).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/sdp")

@@ -80,6 +80,37 @@ pub fn check_url(url: &str, whip: bool) -> Result<(), UrlError> {
     Ok(())
 }
 
+/// The options a WebRTC or WHIP destination carries in its URL's fragment (never sent to the server):
+/// `#bearer-token=TOKEN` (WHIP) and `#name=PRODUCER` (WebRTC: the producer name viewers see), separated
+/// by `&`. Returns the URL without its fragment and the options.
+pub fn fragment_options(
+    url: &str,
+    whip: bool,
+) -> Result<(String, Vec<(String, String)>), UrlError> {
+    let url = url.trim();
+    let Some((base, fragment)) = url.split_once('#') else {
+        return Ok((url.to_string(), Vec::new()));
+    };
+    let allowed = if whip { "bearer-token" } else { "name" };
+    let mut options = Vec::new();
+    for pair in fragment.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != allowed || value.is_empty() {
+            return Err(UrlError::UnknownOption {
+                shown: shown(base),
+                key: key.to_string(),
+                allowed: if whip {
+                    "#bearer-token=TOKEN"
+                } else {
+                    "#name=PRODUCER-NAME"
+                },
+            });
+        }
+        options.push((key.to_string(), value.to_string()));
+    }
+    Ok((base.to_string(), options))
+}
+
 /// `host[:port]`, with `[v6]:port` brackets understood.
 fn split_host_port(s: &str) -> (&str, Option<&str>) {
     if let Some(v6) = s.strip_prefix('[') {
@@ -238,6 +269,22 @@ mod tests {
         assert_eq!(
             shown("https://u:p@h:1/x?t=1"),
             "https://<redacted>@h:1/x?<redacted>"
+        );
+    }
+
+    #[test]
+    fn options_in_the_fragment() {
+        let (url, o) = fragment_options("https://h/whip#bearer-token=T0K", true).unwrap();
+        assert_eq!(url, "https://h/whip");
+        assert_eq!(o, vec![("bearer-token".to_string(), "T0K".to_string())]);
+        let (url, o) = fragment_options("ws://h:8443#name=cam2", false).unwrap();
+        assert_eq!((url.as_str(), o[0].1.as_str()), ("ws://h:8443", "cam2"));
+        let e = fragment_options("https://h/whip#token=T0K", true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("#bearer-token=TOKEN") && !e.contains("T0K"),
+            "{e}"
         );
     }
 

@@ -74,16 +74,24 @@ fn parse_whip(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanErro
 
 fn parse(url: &str, ctx: &Context, whip: bool) -> Result<Arc<dyn Destination>, PlanError> {
     let s = ctx.settings;
-    config::check_url(url, whip)?;
+    // Options in the fragment win over the element's properties (one destination, one token or name).
+    let (url, options) = config::fragment_options(url, whip)?;
+    let option = |key: &str| {
+        options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    config::check_url(&url, whip)?;
     Ok(Arc::new(Webrtc {
         target: WebrtcTarget {
             whip,
-            url: url.trim().to_string(),
+            url,
             stun_server: config::parse_stun(&s.stun_server)?,
             turn_servers: config::parse_turn(&s.turn_servers)?,
             ice_addresses: config::parse_addresses(&s.ice_addresses)?,
-            bearer_token: s.bearer_token.clone(),
-            name: s.stream_name.clone(),
+            bearer_token: option("bearer-token").or(s.bearer_token.clone()),
+            name: option("name").unwrap_or_else(|| s.stream_name.clone()),
             per_viewer: s.webrtc_encode == WebrtcEncode::PerViewer,
         },
         encoder_name_set: s.encoder_name.is_some(),
