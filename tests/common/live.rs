@@ -73,6 +73,12 @@ impl Run {
         }
     }
 
+    /// Takes in everything the bus holds now (errors and warnings posted while the test was busy
+    /// elsewhere), so that an assertion on `errors` covers the whole run.
+    pub fn drain(&mut self) {
+        self.until(Duration::from_millis(50), |_| false);
+    }
+
     /// Waits for the `n`-th time the state `state` is posted.
     pub fn until_state(&mut self, state: &str, n: usize, timeout: Duration) -> bool {
         self.until(timeout, |r| r.count(state) >= n)
