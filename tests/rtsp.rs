@@ -278,12 +278,12 @@ fn twenty_clients_share_one_encode_and_one_media() {
         .pipeline
         .by_name("rtspsharedserver")
         .expect("inner rtspsharedserver");
+    // The media is prepared at publish time, so "one media" holds before anybody comes: it is read
+    // once all twenty play, which is when a media per client would show.
     let medias = poll(Duration::from_secs(10), || {
-        let m = server
-            .property::<gst::Structure>("stats")
-            .get::<u32>("medias")
-            .unwrap_or(0);
-        (m > 0).then_some(m)
+        let st = server.property::<gst::Structure>("stats");
+        let playing = st.get::<u32>("clients").unwrap_or(0);
+        (playing >= 20).then(|| st.get::<u32>("medias").unwrap_or(0))
     });
     let counts: Vec<u64> = clients
         .into_iter()
@@ -294,9 +294,14 @@ fn twenty_clients_share_one_encode_and_one_media() {
         .by_name("s")
         .expect("s")
         .property::<gst::Structure>("stats");
-    assert_eq!(medias, Some(1), "one shared media");
+    assert_eq!(
+        medias,
+        Some(1),
+        "one shared media while twenty clients play"
+    );
+    println!("twenty clients decoded {counts:?}");
     assert!(
-        counts.iter().all(|&n| n >= 30),
+        counts.iter().all(|&n| n >= 135),
         "every client decodes: {counts:?}"
     );
     let (fin, enc) = (
@@ -1048,10 +1053,9 @@ fn stats_tell_encode_time_bitrate_and_clients() {
     let s = playing.expect("rtsp-clients never reached 1");
     let encode_ms = s.get::<f64>("last-encode-time").expect("last-encode-time");
     assert!(encode_ms > 0.0 && encode_ms < 1000.0, "{s}");
-    assert!(
-        s.get::<f64>("last-send-delay").expect("send delay") >= 0.0,
-        "{s}"
-    );
+    // Encoder output to the server's input: measured (0.16 ms), never exactly 0, well under a frame.
+    let send_ms = s.get::<f64>("last-send-delay").expect("send delay");
+    assert!(send_ms > 0.0 && send_ms < 33.0, "{s}");
     assert_eq!(s.get::<String>("encoder").as_deref(), Ok("x264enc"), "{s}");
     assert_eq!(s.get::<bool>("is-nvenc"), Ok(false), "{s}");
     assert!(s.get::<u64>("frames-encoded").unwrap_or(0) > 0, "{s}");
@@ -1067,9 +1071,10 @@ fn stats_tell_encode_time_bitrate_and_clients() {
         "{}",
         stats()
     );
+    // Handed to the server over the last second: 0.99 Mbit/s measured for CBR 1 Mbit/s.
     let bitrate = stats().get::<u64>("bitrate").unwrap_or(0);
     assert!(
-        (100_000..5_000_000).contains(&bitrate),
+        (700_000..1_300_000).contains(&bitrate),
         "bitrate {bitrate} for avg-bitrate=1 Mbit/s"
     );
     // Posted every 200 ms.

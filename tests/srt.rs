@@ -61,7 +61,8 @@ fn listener_is_read_by_ffprobe_with_codec_profile_and_size() {
 
 /// Receives with srtsrc as caller and counts decoded frames.
 fn receive_frames(uri: &str, extra: &str, timeout: Duration) -> (u64, BusLog) {
-    let launch = format!("srtsrc uri=\"{uri}\" {extra} ! tsdemux ! h264parse ! avdec_h264 ! fakesink name=out sync=false");
+    // output-corrupt=false: only pictures decoded whole count (libav conceals the rest by default).
+    let launch = format!("srtsrc uri=\"{uri}\" {extra} ! tsdemux ! h264parse ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false");
     let pipeline = gst::parse::launch(&launch)
         .expect("receiver")
         .downcast::<gst::Pipeline>()
@@ -103,7 +104,8 @@ fn listener_with_passphrase_is_decoded_by_srtsrc() {
     .expect("srtsrc decoded frames");
     let log = s.join().expect("sender");
     assert!(log.errors.is_empty(), "{}", log.text());
-    assert!(frames >= 60, "decoded {frames} frames");
+    // 150 sent; 141 seen decoded whole (the caller joins at a keyframe, GOP 15).
+    assert!(frames >= 120, "decoded {frames} of 150 frames");
 }
 
 fn caller_to_transmit(passphrase: Option<&str>) {
