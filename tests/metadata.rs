@@ -80,6 +80,8 @@ fn vary_per_frame(pipeline: &gst::Pipeline) {
 struct Receiver {
     pipeline: gst::Pipeline,
     got: Arc<Mutex<Vec<FrameData>>>,
+    /// A picture reached the decoder before one it is shown after: the stream has B-frames.
+    reordered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Receiver {
@@ -101,7 +103,35 @@ impl Receiver {
                 }
                 gst::PadProbeReturn::Ok
             });
-        Receiver { pipeline, got }
+        // In decode order, a B-frame's timestamp is below that of the picture before it.
+        let reordered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let decoder = pipeline.iterate_recurse().into_iter().flatten().find(|e| {
+            e.factory()
+                .is_some_and(|f| f.name() == "avdec_h264" || f.name() == "avdec_h265")
+        });
+        if let Some(pad) = decoder.and_then(|d| d.static_pad("sink")) {
+            let (r, last) = (reordered.clone(), Mutex::new(None::<gst::ClockTime>));
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+                    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                    if last.is_some_and(|l| pts < l) {
+                        r.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    *last = Some(pts);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        Receiver {
+            pipeline,
+            got,
+            reordered,
+        }
+    }
+
+    /// Whether B-frames reached the decoder (max-bframes took effect end to end).
+    fn had_bframes(&self) -> bool {
+        self.reordered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Plays a receiver that ends by itself (a file) to EOS; its frames.
@@ -346,6 +376,10 @@ fn srt_through_nvencstreamsink_round_trips_every_frame() {
     // The bus kept every message: one per frame, and the periodic latency statistics.
     let log = rx.drain();
     check(&rx.frames(), FRAMES as usize, Some(0));
+    assert!(
+        rx.had_bframes(),
+        "max-bframes=2, but no B-frame reached the SRT receiver"
+    );
     let frame_messages = log
         .all
         .iter()
@@ -412,6 +446,10 @@ fn rtmp_through_nginx_round_trips_every_frame() {
     poll(Duration::from_secs(10), || (seen() >= FRAMES).then_some(()));
     rx.drain();
     check(&rx.frames(), FRAMES as usize, Some(0));
+    assert!(
+        rx.had_bframes(),
+        "max-bframes=2, but no B-frame reached the RTMP receiver"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -448,6 +486,10 @@ fn rtsp_round_trips_every_frame_after_joining() {
     assert!(got.is_some(), "no frame over RTSP");
     sender.join().expect("sender");
     rx.drain();
+    assert!(
+        rx.had_bframes(),
+        "max-bframes=2, but no B-frame reached the RTSP client"
+    );
     let frames = rx.frames();
     // Joined mid-stream: the first client of a mount is first sent the picture its shared media
     // prerolled with (an older IDR), then live pictures from the IDR it asked for. Every picture
