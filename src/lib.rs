@@ -28,6 +28,7 @@ pub mod flv;
 pub mod meta;
 pub mod nvencstreamsink;
 pub mod plugins;
+pub mod ratecontrol;
 pub mod reconnect;
 pub mod secrets;
 pub mod tdeflvmux;

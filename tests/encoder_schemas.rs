@@ -164,6 +164,7 @@ fn all_settings(codec: Codec) -> Vec<EncoderSettings> {
                                     max_bitrate: avg_bitrate * 1.5,
                                     vbv_buffer_size,
                                     num_slices,
+                                    live_bitrate: false,
                                 });
                             }
                         }

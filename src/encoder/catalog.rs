@@ -131,6 +131,17 @@ pub fn family_of(factory: &str) -> Family {
     })
 }
 
+/// The property that takes a new video bitrate (kbit/s) while the encoder plays, per the schemas in
+/// GStreamer's docs cache (flag `mutable: playing`): NVENC (all implementations), x264enc and x265enc.
+/// Not the software AV1 encoders: aomenc's `target-bitrate` and svtav1enc's are fixed once they run,
+/// rav1enc's `bitrate` may change only in READY. The element's own ParamSpec is checked as well.
+pub fn live_bitrate_property(family: Family) -> Option<&'static str> {
+    match family {
+        Family::Nvenc | Family::X264 | Family::X265 => Some("bitrate"),
+        Family::Aom | Family::SvtAv1 | Family::Rav1e | Family::Other => None,
+    }
+}
+
 pub fn candidates(codec: Codec, nvenc: bool) -> impl Iterator<Item = &'static KnownEncoder> {
     KNOWN_ENCODERS
         .iter()

@@ -210,6 +210,9 @@ pub struct EncoderSettings {
     pub vbv_buffer_size: u32,
     /// 0 = encoder default (one slice).
     pub num_slices: u32,
+    /// The bitrate changes while the encoder plays (adaptive-bitrate): no settings that fix it once
+    /// encoding has started (x264's NAL HRD, with which it refuses new VBV parameters).
+    pub live_bitrate: bool,
 }
 
 impl Default for EncoderSettings {
@@ -227,6 +230,7 @@ impl Default for EncoderSettings {
             max_bitrate: 0.0,
             vbv_buffer_size: 0,
             num_slices: 0,
+            live_bitrate: false,
         }
     }
 }

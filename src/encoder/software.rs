@@ -62,7 +62,10 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     if let Some(ms) = vbv_ms(s) {
         b.set_number("vbv-buf-capacity", ms as i64, "vbv-buffer-size");
     }
-    if s.bitrate_mode.is_constant() {
+    if s.bitrate_mode.is_constant() && s.live_bitrate {
+        // x264 refuses new VBV parameters (a new bitrate) under NAL HRD: CBR by the VBV alone, with
+        // vbv-maxrate = bitrate (x264enc's pass=cbr), which follows each new bitrate.
+    } else if s.bitrate_mode.is_constant() {
         // Real CBR: HRD signalling plus filler data, so the rate holds on still pictures too.
         if b.set_nick("nal-hrd", &["cbr"]).is_none() {
             options.push("nal-hrd=cbr".into());

@@ -6,10 +6,13 @@ use gst::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::meter::{Figures, Meter, Reading};
 use super::ConnectionState;
+use crate::ratecontrol::{Sample, Warner};
 use crate::transport::gate::Gate;
 use crate::transport::link::Link;
 use crate::transport::Destination;
+use std::time::Instant;
 use tdstream_common::sync::lock;
 
 /// The URLs of `destinations`: separated by whitespace (spaces, tabs, new lines), in order.
@@ -43,8 +46,6 @@ pub fn summary(states: &[ConnectionState]) -> ConnectionState {
 pub struct DestCounters {
     pub bytes_sent: AtomicU64,
     pub reconnects: AtomicU64,
-    /// bit/s over the last second.
-    pub bitrate: AtomicU64,
 }
 
 /// One destination of a running element.
@@ -69,8 +70,10 @@ pub struct Dest {
     pub tee_pads: Vec<gst::Pad>,
     pub counters: Arc<DestCounters>,
     pub state: Mutex<ConnectionState>,
-    /// (bytes, when) at the last bitrate computation.
-    pub bytes_at: Mutex<Option<(u64, std::time::Instant)>>,
+    /// Its rates and shares, from readings of its counters about once a second.
+    pub meter: Mutex<Meter>,
+    /// Whether it could not keep up in the last second, and when to warn about that.
+    pub congestion: Mutex<(bool, Warner)>,
 }
 
 /// The bounded buffer of a destination that shares the encode with others.
@@ -93,7 +96,8 @@ impl Dest {
             tee_pads: Vec::new(),
             counters: Arc::default(),
             state: Mutex::new(ConnectionState::Disconnected),
-            bytes_at: Mutex::new(None),
+            meter: Mutex::default(),
+            congestion: Mutex::default(),
         }
     }
 
@@ -148,20 +152,28 @@ impl Dest {
         branch + link
     }
 
-    /// Recomputes the bitrate when a second has passed since the last time.
-    pub fn update_bitrate(&self, now: std::time::Instant) {
-        let bytes = self.counters.bytes_sent.load(Ordering::Relaxed);
-        let mut at = lock(&self.bytes_at);
-        match *at {
-            Some((b, t)) if now.duration_since(t) >= std::time::Duration::from_secs(1) => {
-                let secs = now.duration_since(t).as_secs_f64();
-                let rate = (bytes.saturating_sub(b) as f64 * 8.0 / secs) as u64;
-                self.counters.bitrate.store(rate, Ordering::Relaxed);
-                *at = Some((bytes, now));
-            }
-            Some(_) => {}
-            None => *at = Some((bytes, now)),
+    /// About once a second: reads its counters and returns the last second's sample (None when no
+    /// reading was due, or for the first one).
+    pub fn measure(&self, now: Instant) -> Option<Sample> {
+        if !lock(&self.meter).due(now) {
+            return None;
         }
+        let reading = Reading {
+            at: now,
+            offered_bytes: self.counters.bytes_sent.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped().0,
+            net: self.sink().and_then(|s| self.destination.network(&s)),
+            queued_ms: self.buffered_ms(),
+        };
+        lock(&self.meter).record(reading)
+    }
+
+    pub fn figures(&self) -> Figures {
+        lock(&self.meter).figures()
+    }
+
+    pub fn congested(&self) -> bool {
+        lock(&self.congestion).0
     }
 }
 

@@ -16,6 +16,7 @@ use gst::prelude::*;
 mod chain;
 mod destinations;
 mod imp;
+mod meter;
 mod monitor;
 pub mod plan;
 mod props;

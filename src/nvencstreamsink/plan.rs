@@ -53,6 +53,8 @@ pub struct Plan {
     pub redactor: Redactor,
     /// Things that work, but not as asked.
     pub warnings: Vec<String>,
+    /// adaptive-bitrate: the video bitrate's range (kbit/s, min to avg-bitrate).
+    pub adaptive: Option<(u32, u32)>,
 }
 
 impl Plan {
@@ -95,6 +97,11 @@ pub enum PlanError {
          destinations. Fix: set webrtc-encode=shared, or stream to that destination alone"
     )]
     PerViewerShared,
+    #[error(
+        "min-bitrate={min} is above avg-bitrate={avg}: the adaptive bitrate moves between the two. Fix: set \
+         min-bitrate below avg-bitrate, or 0 for a quarter of it"
+    )]
+    MinAboveAvg { min: f64, avg: f64 },
     #[error("destinations: destination {index} repeats destination {first}. Fix: list each destination once")]
     Repeated { index: usize, first: usize },
     #[error("{0}")]
@@ -226,6 +233,20 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         "8",
     )?;
     check_range(
+        "min-bitrate",
+        s.min_bitrate,
+        0.0,
+        MAX_MBPS,
+        "Mbit/s; 0 = a quarter of avg-bitrate",
+        "1",
+    )?;
+    if s.min_bitrate > e.avg_bitrate {
+        return Err(PlanError::MinAboveAvg {
+            min: s.min_bitrate,
+            avg: e.avg_bitrate,
+        });
+    }
+    check_range(
         "mux-rate",
         s.mux_rate,
         0.0,
@@ -310,6 +331,25 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         encoder.max_bframes = 0;
     }
 
+    let adaptive = if !s.adaptive_bitrate {
+        None
+    } else if planned.iter().any(|p| p.destination.encodes_per_viewer()) {
+        warnings.push(
+            "adaptive-bitrate is off: with webrtc-encode=per-viewer, webrtcsink adapts each viewer's bitrate itself"
+                .to_string(),
+        );
+        None
+    } else {
+        let max = encoder.avg_kbps();
+        let min = if s.min_bitrate > 0.0 {
+            crate::encoder::settings::mbps_to_kbps(s.min_bitrate)
+        } else {
+            max / 4
+        };
+        encoder.live_bitrate = true;
+        Some((min.max(1), max))
+    };
+
     let silent_audio = match s.include_silent_audio {
         SilentAudio::On => true,
         SilentAudio::Off => false,
@@ -327,6 +367,7 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
         fps: s.fps,
         redactor,
         warnings,
+        adaptive,
     })
 }
 

@@ -51,6 +51,9 @@ pub struct Settings {
     pub reconnect_max_interval: f64,
     /// ms, 0 = no stats messages.
     pub stats_interval: u32,
+    pub adaptive_bitrate: bool,
+    /// Mbit/s; 0 = a quarter of avg-bitrate.
+    pub min_bitrate: f64,
     pub webrtc_encode: WebrtcEncode,
     pub stun_server: String,
     /// Comma-separated TURN URLs (secret: they carry credentials).
@@ -88,6 +91,8 @@ impl Default for Settings {
             reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
             reconnect_max_interval: DEFAULT_RECONNECT_MAX_INTERVAL,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            adaptive_bitrate: false,
+            min_bitrate: 0.0,
             webrtc_encode: WebrtcEncode::Shared,
             stun_server: String::new(),
             turn_servers: String::new(),
@@ -291,6 +296,23 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(d.stats_interval)
             .mutable_playing()
             .build(),
+        glib::ParamSpecBoolean::builder("adaptive-bitrate")
+            .nick("Adaptive Bitrate")
+            .blurb("Make the video bitrate follow what the network carries, between min-bitrate and avg-bitrate, on the \
+                    running encoder (no keyframe, no gap): down at once when a destination cannot keep up (its buffer \
+                    fills or drops, the network takes less than it is given, SRT loses or drops packets), back up in \
+                    steps of x1.2 after 4 s without trouble, staying just below the rate last seen to fail for 20 s. With \
+                    several destinations it follows the slowest connected one; the others keep their buffers. Each \
+                    change is posted as element message nvencstreamsink-bitrate (bitrate, previous, reason, \
+                    destination); stats has target-bitrate. Software AV1 encoders cannot change their bitrate while \
+                    playing: there it stays off, with a warning. Off: the statistics and a warning still tell when a \
+                    destination cannot keep up")
+            .default_value(d.adaptive_bitrate)
+            .mutable_ready()
+            .build(),
+        double("min-bitrate", "Min Bitrate",
+            "adaptive-bitrate: the lowest video bitrate it may choose (Mbit/s, up to avg-bitrate); 0 = a quarter of \
+             avg-bitrate", d.min_bitrate),
         glib::ParamSpecEnum::builder_with_default("webrtc-encode", d.webrtc_encode)
             .nick("WebRTC Encode")
             .blurb("mode=webrtc/whip: who encodes. shared: this bin encodes once (NVENC, every setting, metadata SEI) \
@@ -341,15 +363,22 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .blurb("Read-only statistics (TouchDesigner's info channels and more): connection-state; encoder (element \
                     name), is-nvenc, fallback-reason; last-encode-time (ms, encoder input to output of one frame); \
                     last-send-delay (ms, encoder output to the network sink, including the time waiting in the \
-                    transport's buffer); packet-loss-ratio (0..1: SRT from the socket statistics, RTSP the worst of the \
+                    element's buffers for the destination; for SRT the time libsrt then holds packets is not included: \
+                    see rtt); packet-loss-ratio (0..1, over the last second: SRT the share of the stream the receiver \
+                    reported lost plus the share libsrt dropped unsent because it was too late, RTSP the worst of the \
                     clients' RTCP receiver reports, 0 where not measured); bitrate (bit/s handed to the network sink over \
-                    the last second); frames-in, frames-encoded, frames-dropped (video frames dropped while the link was \
-                    down or waiting for a keyframe), audio-buffers-dropped, bytes-sent (handed to the network sink), \
-                    reconnects, rtsp-clients (mode=rtsp-server: clients playing the mount); destinations (array, one \
-                    structure per destination: index, url (redacted), transport, state, bytes-sent, bitrate, \
-                    frames-dropped, reconnects, packet-loss-ratio, last-send-delay), of which the element-wide figures \
-                    are the sums (bytes, bitrate, drops, reconnects) or the worst (loss, send delay). Also posted every \
-                    stats-interval ms")
+                    the last second); send-rate (bit/s the network took over the last 3 s: SRT data sent less \
+                    retransmissions, RTMP bytes written to the connection; equals bitrate where not measured); \
+                    target-bitrate (bit/s, the video bitrate the encoder aims at now: avg-bitrate, or the adaptive \
+                    bitrate's choice); congested (a destination could not keep up in the last second); frames-in, \
+                    frames-encoded, frames-dropped (video frames dropped while the link was down, its buffer full or \
+                    waiting for a keyframe), audio-buffers-dropped, bytes-sent (handed to the network sink), reconnects, \
+                    rtsp-clients (mode=rtsp-server: clients playing the mount); destinations (array, one structure per \
+                    destination: index, url (redacted), transport, state, bytes-sent, bitrate, send-rate, frames-dropped, \
+                    reconnects, packet-loss-ratio, last-send-delay, congested, and for SRT bytes-dropped (unsent, too \
+                    late), packets-retransmitted, rtt (ms, the slowest caller's) and link-bandwidth (bit/s, libsrt's \
+                    estimate, 0 = none yet)), of which the element-wide figures are the sums (bytes, rates, drops, \
+                    reconnects) or the worst (loss, send delay, congested). Also posted every stats-interval ms")
             .read_only()
             .build(),
     ]
@@ -435,6 +464,8 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "reconnect-interval" => s.reconnect_interval = get!(),
         "reconnect-max-interval" => s.reconnect_max_interval = get!(),
         "stats-interval" => s.stats_interval = get!(),
+        "adaptive-bitrate" => s.adaptive_bitrate = get!(),
+        "min-bitrate" => s.min_bitrate = get!(),
         "webrtc-encode" => s.webrtc_encode = get!(),
         "stun-server" => s.stun_server = string_value(value),
         "turn-servers" => s.turn_servers = string_value(value),
@@ -489,6 +520,8 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "reconnect-interval" => s.reconnect_interval.to_value(),
         "reconnect-max-interval" => s.reconnect_max_interval.to_value(),
         "stats-interval" => s.stats_interval.to_value(),
+        "adaptive-bitrate" => s.adaptive_bitrate.to_value(),
+        "min-bitrate" => s.min_bitrate.to_value(),
         "webrtc-encode" => s.webrtc_encode.to_value(),
         "stun-server" => s.stun_server.to_value(),
         "ice-addresses" => s.ice_addresses.to_value(),

@@ -100,6 +100,25 @@ pub struct Media {
     pub warnings: Vec<String>,
 }
 
+/// What a network sink counts itself, since it started (summed over an SRT listener's callers).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NetCounters {
+    /// Bytes of the stream put on the network, retransmissions not counted.
+    pub sent_bytes: u64,
+    /// Bytes dropped before they were sent: too late to be played (SRT's too-late packet drop, what a
+    /// link too slow for the bitrate causes).
+    pub dropped_bytes: u64,
+    /// Packets sent, retransmissions included.
+    pub sent_packets: u64,
+    /// Packets the receiver reported lost (most are then sent again).
+    pub lost_packets: u64,
+    pub retransmitted_packets: u64,
+    /// Round-trip time (ms), where known (the largest of several callers').
+    pub rtt_ms: Option<f64>,
+    /// The transport's estimate of the link's capacity (bit/s; the smallest of several callers').
+    pub bandwidth_bps: Option<u64>,
+}
+
 /// A destination: one parsed URL of one transport.
 pub trait Destination: std::fmt::Debug + Send + Sync {
     fn kind(&self) -> &'static Kind;
@@ -146,7 +165,15 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
         false
     }
 
-    /// Share of packets lost on the way out, as the network sink counts them (0 where it does not).
+    /// What the network sink counts itself (SRT, RTMP), for the statistics and the congestion
+    /// verdicts; None where it counts nothing useful.
+    fn network(&self, sink: &gst::Element) -> Option<NetCounters> {
+        let _ = sink;
+        None
+    }
+
+    /// Share of packets lost on the way out, as the network sink counts them since the start, for a
+    /// transport without [`Destination::network`] counters (0 where it does not count).
     fn packet_loss_ratio(&self, sink: &gst::Element) -> f64 {
         let _ = sink;
         0.0

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Counters, NvencStreamSink, PtsHook, State, CAT};
+use super::{adapt, Counters, NvencStreamSink, PtsHook, State, CAT};
 use crate::encoder::select::{self, SelectError};
 use crate::nvencstreamsink::chain;
 use crate::nvencstreamsink::destinations::{Branch, Dest, DestCounters};
@@ -110,6 +110,7 @@ impl NvencStreamSink {
             chain::raw_video(plan)
         } else {
             let chosen = self.choose_encoder(plan, state)?;
+            self.start_adaptive(plan, &chosen);
             chain::video(plan, &chosen, None)
         }
         .map_err(|e| self.fail(gst::CoreError::MissingPlugin, &e.to_string()))?;
@@ -467,6 +468,34 @@ impl NvencStreamSink {
         state.is_nvenc = chosen.is_nvenc;
         state.fallback_reason = chosen.fallback_reason.clone();
         Ok(chosen)
+    }
+
+    /// The bitrate the encoder starts at, and adaptive-bitrate where asked for and possible.
+    fn start_adaptive(&self, plan: &Plan, chosen: &select::Chosen) {
+        let e = &plan.encoder;
+        self.target_bps
+            .store(e.avg_kbps() as u64 * 1000, Ordering::Relaxed);
+        let peak = (!e.bitrate_mode.is_constant() && e.avg_kbps() > 0)
+            .then(|| e.max_kbps() as f64 / e.avg_kbps() as f64);
+        let adaptive = plan.adaptive.and_then(|range| {
+            match adapt::Adaptive::new(&chosen.element, &chosen.factory, range, peak) {
+                Ok(a) => {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "adaptive bitrate between {} and {} kbit/s",
+                        range.0,
+                        range.1
+                    );
+                    Some(a)
+                }
+                Err(why) => {
+                    gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", why));
+                    None
+                }
+            }
+        });
+        *lock(&self.adaptive) = adaptive;
     }
 
     /// The silent audio source is live and endless: end it when the video ends, so the muxers (and the

@@ -19,6 +19,7 @@ use crate::secrets::Redactor;
 
 use super::CAT;
 
+mod adapt;
 mod build;
 mod change;
 mod report;
@@ -69,6 +70,10 @@ pub struct NvencStreamSink {
     tearing_down: std::sync::atomic::AtomicBool,
     /// When the last stats message was posted.
     posted_at: Mutex<Option<std::time::Instant>>,
+    /// adaptive-bitrate, while running on an encoder that can change its bitrate.
+    adaptive: Mutex<Option<adapt::Adaptive>>,
+    /// The video bitrate the encoder aims at now (bit/s).
+    target_bps: AtomicU64,
 }
 
 #[glib::object_subclass]

@@ -366,9 +366,7 @@ impl NvencStreamSink {
             Some(s) => s.dests.clone(),
             None => return,
         };
-        for d in &dests {
-            d.update_bitrate(now);
-        }
+        self.judge_destinations(now, &dests);
         let interval = Duration::from_millis(lock(&self.settings).stats_interval as u64);
         let post = {
             let mut posted = lock(&self.posted_at);
@@ -417,49 +415,60 @@ impl NvencStreamSink {
         drop(state);
         let send_delay = c.send_delay.last_ms();
         let mut per = Vec::new();
-        let (mut bytes, mut bitrate, mut dropped, mut audio_dropped, mut reconnects) =
-            (0u64, 0u64, 0u64, 0u64, 0u64);
-        let (mut loss, mut clients, mut delay) = (0f64, 0u32, 0f64);
+        let (mut bytes, mut bitrate, mut send_rate, mut dropped, mut audio_dropped, mut reconnects) =
+            (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut loss, mut clients, mut delay, mut congested) = (0f64, 0u32, 0f64, false);
         for (position, d) in dests.iter().enumerate() {
             let sink = d.sink();
+            let f = d.figures();
             let (l, n) = match &sink {
-                Some(sink) => (
+                // Where the sink counts its packets, the share of the last second; else its own figure.
+                Some(sink) if f.net.is_none() => (
                     d.destination.packet_loss_ratio(sink),
                     d.destination.clients(sink),
                 ),
+                Some(sink) => (f.loss, d.destination.clients(sink)),
                 None => (0.0, 0),
             };
             let (v, a) = d.frames_dropped();
             let dc = &d.counters;
-            let (b, r, rc) = (
+            let (b, rc) = (
                 dc.bytes_sent.load(Ordering::Relaxed),
-                dc.bitrate.load(Ordering::Relaxed),
                 dc.reconnects.load(Ordering::Relaxed),
             );
             let dd = send_delay + d.buffered_ms();
+            let jam = d.congested();
             bytes += b;
-            bitrate += r;
+            bitrate += f.bitrate;
+            send_rate += f.send_rate;
             dropped += v;
             audio_dropped += a;
             reconnects += rc;
             loss = loss.max(l);
             clients += n;
             delay = delay.max(dd);
-            per.push(
-                gst::Structure::builder("destination")
-                    .field("index", position as u32)
-                    .field("url", &d.shown)
-                    .field("transport", d.destination.kind().name)
-                    .field("state", d.state())
-                    .field("bytes-sent", b)
-                    .field("bitrate", r)
-                    .field("frames-dropped", v)
-                    .field("reconnects", rc)
-                    .field("packet-loss-ratio", l)
-                    .field("last-send-delay", dd)
-                    .build()
-                    .to_send_value(),
-            );
+            congested |= jam;
+            let mut one = gst::Structure::builder("destination")
+                .field("index", position as u32)
+                .field("url", &d.shown)
+                .field("transport", d.destination.kind().name)
+                .field("state", d.state())
+                .field("bytes-sent", b)
+                .field("bitrate", f.bitrate)
+                .field("send-rate", f.send_rate)
+                .field("frames-dropped", v)
+                .field("reconnects", rc)
+                .field("packet-loss-ratio", l)
+                .field("last-send-delay", dd)
+                .field("congested", jam);
+            if let Some(net) = f.net.filter(|_| d.destination.kind().name == "srt") {
+                one = one
+                    .field("bytes-dropped", net.dropped_bytes)
+                    .field("packets-retransmitted", net.retransmitted_packets)
+                    .field("rtt", net.rtt_ms.unwrap_or(0.0))
+                    .field("link-bandwidth", net.bandwidth_bps.unwrap_or(0));
+            }
+            per.push(one.build().to_send_value());
         }
         gst::Structure::builder("nvencstreamsink-stats")
             .field("connection-state", *lock(&self.connection))
@@ -473,6 +482,9 @@ impl NvencStreamSink {
             )
             .field("packet-loss-ratio", loss)
             .field("bitrate", bitrate)
+            .field("send-rate", send_rate)
+            .field("target-bitrate", self.target_bps.load(Ordering::Relaxed))
+            .field("congested", congested)
             .field("frames-in", c.frames_in.load(Ordering::Relaxed))
             .field("frames-encoded", c.frames_encoded.load(Ordering::Relaxed))
             .field("frames-dropped", dropped)

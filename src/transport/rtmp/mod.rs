@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::link::{Inner, Link, Probe};
 use super::{
     ghost_mux_pad, link_chain, make, mentions, network_hint, video_caps, Built, Context,
-    Destination, Kind, Media, TransportError,
+    Destination, Kind, Media, NetCounters, TransportError,
 };
 use crate::encoder::Codec;
 use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
@@ -171,6 +171,17 @@ impl Destination for Rtmp {
             Box::new(move || me.build_inner(with_audio)),
         )?;
         Ok(Built::of_link(link, flv_video_caps(self.codec)))
+    }
+
+    /// rtmp2sink's `stats`: the bytes written to the connection. TCP loses nothing; a slow network
+    /// shows as rtmp2sink taking data slower than it comes, so `rtmp-buffer` fills and drops.
+    fn network(&self, sink: &gst::Element) -> Option<NetCounters> {
+        sink.find_property("stats")?;
+        let stats = sink.property::<Option<gst::Structure>>("stats")?;
+        Some(NetCounters {
+            sent_bytes: stats.get::<u64>("out-bytes-total").ok()?,
+            ..NetCounters::default()
+        })
     }
 
     fn hints(&self, detail: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::link::{Inner, Link, Probe};
 use super::{
     ghost_mux_pad, link_chain, make, mentions, network_hint, set_enum, video_caps, Built, Context,
-    Destination, Follow, Kind, Media, TransportError,
+    Destination, Follow, Kind, Media, NetCounters, TransportError,
 };
 use crate::encoder::Codec;
 use crate::nvencstreamsink::plan::{Plan, PlanError};
@@ -122,15 +122,11 @@ impl Destination for Srt {
         mentions(reason, FINAL)
     }
 
-    fn packet_loss_ratio(&self, sink: &gst::Element) -> f64 {
-        if sink.find_property("stats").is_none() {
-            return 0.0;
-        }
-        let Some(stats) = sink.property::<Option<gst::Structure>>("stats") else {
-            return 0.0;
-        };
-        let (sent, lost) = srt_counts(&stats);
-        ratio(sent, lost)
+    /// srtsink's `stats`: for a listener, each caller's, summed.
+    fn network(&self, sink: &gst::Element) -> Option<NetCounters> {
+        sink.find_property("stats")?;
+        let stats = sink.property::<Option<gst::Structure>>("stats")?;
+        Some(srt_counters(&stats))
     }
 }
 
@@ -202,7 +198,8 @@ fn keyframe_for_each_caller(bin: &gst::Bin, sink: &gst::Element) {
     });
 }
 
-fn srt_counts(stats: &gst::StructureRef) -> (u64, u64) {
+/// The counters of one socket's statistics (a caller's, or a listener's callers' summed).
+fn srt_counters(stats: &gst::StructureRef) -> NetCounters {
     let mut all = vec![stats.to_owned()];
     if let Ok(callers) = stats.get::<gst::glib::ValueArray>("callers") {
         all.extend(
@@ -211,31 +208,52 @@ fn srt_counts(stats: &gst::StructureRef) -> (u64, u64) {
                 .filter_map(|c| c.get::<gst::Structure>().ok()),
         );
     }
-    sum_counts(all.iter().map(|s| s.as_ref()))
+    sum_sockets(all.iter().map(|s| s.as_ref()))
 }
 
-/// Packets sent and lost, summed over socket statistics structures.
-fn sum_counts<'a>(stats: impl Iterator<Item = &'a gst::StructureRef>) -> (u64, u64) {
-    let int = |s: &gst::StructureRef, name: &str| -> u64 {
+/// Socket statistics summed; the slowest socket's round trip and bandwidth.
+fn sum_sockets<'a>(stats: impl Iterator<Item = &'a gst::StructureRef>) -> NetCounters {
+    stats
+        .map(socket_counters)
+        .fold(NetCounters::default(), |sum, c| NetCounters {
+            sent_bytes: sum.sent_bytes + c.sent_bytes,
+            dropped_bytes: sum.dropped_bytes + c.dropped_bytes,
+            sent_packets: sum.sent_packets + c.sent_packets,
+            lost_packets: sum.lost_packets + c.lost_packets,
+            retransmitted_packets: sum.retransmitted_packets + c.retransmitted_packets,
+            rtt_ms: match (sum.rtt_ms, c.rtt_ms) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            bandwidth_bps: match (sum.bandwidth_bps, c.bandwidth_bps) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        })
+}
+
+fn socket_counters(s: &gst::StructureRef) -> NetCounters {
+    let int = |name: &str| -> u64 {
         s.get::<i64>(name)
             .map(|v| v.max(0) as u64)
+            .or_else(|_| s.get::<u64>(name))
             .or_else(|_| s.get::<i32>(name).map(|v| v.max(0) as u64))
+            .or_else(|_| s.get::<u32>(name).map(u64::from))
             .unwrap_or(0)
     };
-    stats.fold((0, 0), |(sent, lost), s| {
-        (
-            sent + int(s, "packets-sent"),
-            lost + int(s, "packets-sent-lost"),
-        )
-    })
-}
-
-/// `lost / sent`, within [0, 1].
-pub fn ratio(sent: u64, lost: u64) -> f64 {
-    if sent == 0 {
-        0.0
-    } else {
-        (lost as f64 / sent as f64).clamp(0.0, 1.0)
+    // Only a connected socket's statistics have these; the listener's own structure does not.
+    let connected = s.has_field("packets-sent");
+    let real = |name: &str| s.get::<f64>(name).ok().filter(|_| connected);
+    NetCounters {
+        sent_bytes: int("bytes-sent").saturating_sub(int("bytes-retransmitted")),
+        dropped_bytes: int("bytes-sent-dropped"),
+        sent_packets: int("packets-sent"),
+        lost_packets: int("packets-sent-lost"),
+        retransmitted_packets: int("packets-retransmitted"),
+        rtt_ms: real("rtt-ms"),
+        bandwidth_bps: real("bandwidth-mbps")
+            .filter(|b| *b > 0.0)
+            .map(|b| (b * 1e6) as u64),
     }
 }
 
@@ -348,20 +366,48 @@ mod tests {
     #[test]
     fn caller_and_listener_statistics_are_summed() {
         gst::init().expect("gst");
-        let caller = gst::Structure::builder("application/x-srt-statistics")
-            .field("packets-sent", 200i64)
-            .field("packets-sent-lost", 3i32)
+        // Field types as srtsink 1.22 writes them.
+        let caller = |sent: i64, lost: i32, rtt: f64, bw: f64| {
+            gst::Structure::builder("application/x-srt-statistics")
+                .field("packets-sent", sent)
+                .field("packets-sent-lost", lost)
+                .field("packets-retransmitted", 2i32)
+                .field("bytes-sent", 1_000_000u64)
+                .field("bytes-retransmitted", 100_000u64)
+                .field("bytes-sent-dropped", 50_000u64)
+                .field("rtt-ms", rtt)
+                .field("bandwidth-mbps", bw)
+                .build()
+        };
+        let one = srt_counters(&caller(200, 3, 20.0, 9.5));
+        assert_eq!(
+            one,
+            NetCounters {
+                sent_bytes: 900_000,
+                dropped_bytes: 50_000,
+                sent_packets: 200,
+                lost_packets: 3,
+                retransmitted_packets: 2,
+                rtt_ms: Some(20.0),
+                bandwidth_bps: Some(9_500_000),
+            }
+        );
+        // A listener's own structure (no socket figures) and its callers'.
+        let listener = gst::Structure::builder("application/x-srt-statistics")
+            .field("bytes-sent-total", 5u64)
+            .field("rtt-ms", 100.0)
             .build();
-        assert_eq!(srt_counts(&caller), (200, 3));
-        let one = gst::Structure::builder("s")
-            .field("packets-sent", 100i64)
-            .field("packets-sent-lost", 1i32)
-            .build();
+        let (a, b) = (caller(100, 1, 30.0, 2.0), caller(50, 0, 10.0, 8.0));
+        let sum = sum_sockets([listener.as_ref(), a.as_ref(), b.as_ref()].into_iter());
+        assert_eq!(sum.sent_packets, 150);
+        assert_eq!(sum.lost_packets, 1);
+        assert_eq!(sum.sent_bytes, 1_800_000);
+        assert_eq!(sum.dropped_bytes, 100_000);
+        // The slowest caller's figures; the listener's own placeholder rtt does not count.
+        assert_eq!(sum.rtt_ms, Some(30.0));
+        assert_eq!(sum.bandwidth_bps, Some(2_000_000));
         let empty = gst::Structure::new_empty("application/x-srt-statistics");
-        assert_eq!(srt_counts(&empty), (0, 0));
-        assert_eq!(sum_counts([&*one, &*one, &*empty].into_iter()), (200, 2));
-        assert_eq!(ratio(200, 2), 0.01);
-        assert_eq!(ratio(0, 5), 0.0);
+        assert_eq!(srt_counters(&empty), NetCounters::default());
     }
 
     #[test]
