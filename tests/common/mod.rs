@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod ffmpeg7;
 pub mod live;
+pub mod netns;
 pub mod nginx;
 pub mod stamp;
 pub mod standin;

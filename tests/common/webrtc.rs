@@ -1,5 +1,6 @@
 //! WebRTC test peers: the signalling server (`tdstream-signalling`, which also serves the viewer page and
-//! prints the page's reports), headless Chromium, and a loopback-only network namespace to run a test in.
+//! prints the page's reports) and headless Chromium; the tests run in a loopback-only network namespace
+//! ([`super::netns`]).
 
 use super::{poll, Peer};
 use gst::prelude::*;
@@ -8,49 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-/// Runs the calling test again inside a new network namespace with only a loopback interface, so that no
-/// WebRTC traffic can leave 127.0.0.1. Returns true in that inner run, which does the work; the outer run
-/// gets false after checking that the inner one passed (its output is in the assertion message).
-pub fn in_loopback_netns(test: &str) -> bool {
-    if std::env::var_os("TDSTREAM_IN_NETNS").is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    // A PID namespace too, whose first process is the test: when it ends (or is killed on the deadline),
-    // the kernel ends every process it started (signalling server, browser) with it.
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--net", "--pid", "--fork", "--kill-child"]);
-    use std::os::unix::fs::MetadataExt;
-    // Not root: a user namespace as well (where the kernel allows unprivileged ones).
-    if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
-        cmd.arg("--map-root-user");
-    }
-    cmd.args(["sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("TDSTREAM_IN_NETNS", "1");
-    // Output into files, not pipes: nothing left running can keep the reading side waiting.
-    let dir = super::tmpdir("netns");
-    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
-    let file = |p: &std::path::Path| std::fs::File::create(p).expect("output file");
-    cmd.stdout(file(&out_path)).stderr(file(&err_path));
-    let peer = Peer::spawn("unshare (util-linux)", &mut cmd);
-    let (ok, _, _) = peer.wait_output(Duration::from_secs(150));
-    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        ok && out.contains("1 passed"),
-        "{test} in a loopback-only network namespace failed:\n{out}\n{}",
-        tail(&err, 60)
-    );
-    false
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
+pub use super::netns::in_loopback_netns;
 
 /// `tdstream-signalling` on OS-chosen ports, killed (by pid) when dropped.
 pub struct Signalling {

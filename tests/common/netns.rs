@@ -1,0 +1,133 @@
+//! A test run again inside a private network namespace (loopback only), and the shaping of that
+//! loopback with `tc` (htb with a pfifo: this kernel has no netem), so that a link too slow for the
+//! bitrate is real and nothing leaves the machine.
+
+use super::Peer;
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs the calling test again inside a new network namespace with only a loopback interface, so that no
+/// WebRTC traffic can leave 127.0.0.1. Returns true in that inner run, which does the work; the outer run
+/// gets false after checking that the inner one passed (its output is in the assertion message).
+pub fn in_loopback_netns(test: &str) -> bool {
+    if std::env::var_os("TDSTREAM_IN_NETNS").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    // A PID namespace too, whose first process is the test: when it ends (or is killed on the deadline),
+    // the kernel ends every process it started (signalling server, browser) with it.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "--pid", "--fork", "--kill-child"]);
+    use std::os::unix::fs::MetadataExt;
+    // Not root: a user namespace as well (where the kernel allows unprivileged ones).
+    if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+        cmd.arg("--map-root-user");
+    }
+    cmd.args(["sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("TDSTREAM_IN_NETNS", "1");
+    // Output into files, not pipes: nothing left running can keep the reading side waiting.
+    let dir = super::tmpdir("netns");
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let file = |p: &std::path::Path| std::fs::File::create(p).expect("output file");
+    cmd.stdout(file(&out_path)).stderr(file(&err_path));
+    let peer = Peer::spawn("unshare (util-linux)", &mut cmd);
+    let (ok, _, _) = peer.wait_output(Duration::from_secs(150));
+    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        ok && out.contains("1 passed"),
+        "{test} in a loopback-only network namespace failed:\n{out}\n{}",
+        tail(&err, 60)
+    );
+    false
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The namespace's loopback shaped to a rate (htb) with a queue of `limit` packets (pfifo; a short one
+/// drops bursts, a long one is a bufferbloated uplink), MTU 1500 like a real link. Only inside
+/// [`in_loopback_netns`]: the namespace ends with the test, and so does the shaping.
+pub struct Shaped;
+
+impl Shaped {
+    pub fn new(rate: &str, limit: u32) -> Shaped {
+        assert!(
+            std::env::var_os("TDSTREAM_IN_NETNS").is_some(),
+            "shaping only inside in_loopback_netns"
+        );
+        tc(&["link", "set", "lo", "mtu", "1500"], "ip");
+        tc(
+            &[
+                "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1",
+            ],
+            "tc",
+        );
+        tc(
+            &[
+                "class", "add", "dev", "lo", "parent", "1:", "classid", "1:1", "htb", "rate", rate,
+                "ceil", rate,
+            ],
+            "tc",
+        );
+        tc(
+            &[
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "parent",
+                "1:1",
+                "handle",
+                "10:",
+                "pfifo",
+                "limit",
+                &limit.to_string(),
+            ],
+            "tc",
+        );
+        Shaped
+    }
+
+    /// The link's rate from now on (e.g. "2mbit").
+    pub fn set_rate(&self, rate: &str) {
+        tc(
+            &[
+                "class", "change", "dev", "lo", "parent", "1:", "classid", "1:1", "htb", "rate",
+                rate, "ceil", rate,
+            ],
+            "tc",
+        );
+    }
+
+    /// Packets the queue dropped so far.
+    pub fn dropped(&self) -> u64 {
+        let out = Command::new("tc")
+            .args(["-s", "qdisc", "show", "dev", "lo"])
+            .output()
+            .expect("tc");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split("dropped ")
+            .skip(1)
+            .filter_map(|t| t.split(',').next()?.trim().parse::<u64>().ok())
+            .sum()
+    }
+}
+
+fn tc(args: &[&str], program: &str) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (iproute2): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
