@@ -158,7 +158,7 @@ impl NvencStreamSink {
         let Some(change) = a.controller.update(now, &verdict, offered) else {
             return;
         };
-        //BREAK a.apply(change.kbps);
+        a.apply(change.kbps);
         drop(adaptive);
         let bps = change.kbps as u64 * 1000;
         self.target_bps.store(bps, Ordering::Relaxed);
