@@ -1,7 +1,7 @@
 //! Congestion: what one second of a destination's statistics says about its network ([`judge`]), when
 //! that deserves a warning ([`Warner`]), and the adaptive bitrate ([`Controller`]): the video bitrate
 //! follows what the network carries, between `min-bitrate` and `avg-bitrate`. No I/O and no clock: the
-//! element feeds a [`Sample`] per destination and the time once a second, and applies what comes back.
+//! element feeds a [`Sample`] per destination and the time every half second, and applies what comes back.
 //!
 //! The controller goes down at once, in proportion to what the network accepted (×0.85, so that the
 //! queue drains), then holds; it goes back up in steps of ×1.25 (every [`STEP_EVERY`]) after
@@ -34,6 +34,9 @@ pub const CEILING_MEMORY: Duration = Duration::from_secs(10);
 pub const RTT_RISE_MS: f64 = 100.0;
 /// A decrease goes to this share of what the network carried.
 const DOWN_MARGIN: f64 = 0.85;
+/// What has queued up on the way must drain within about this long: the decrease goes lower by the
+/// queue's share of it (never below half of what the network carried).
+const DRAIN: Duration = Duration::from_secs(2);
 /// Steps up stop at this share of the remembered ceiling.
 const CEILING_MARGIN: f64 = 0.95;
 const STEP_UP: f64 = 1.25;
@@ -41,7 +44,8 @@ const STEP_UP: f64 = 1.25;
 /// whether the link has grown costs pictures when it has not.
 const CAREFUL_STEP_UP: f64 = 1.15;
 
-/// One destination over the last second.
+/// One destination, judged every half second over the last second (rates of what the network took: the
+/// last 3 s).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sample {
     /// What the element handed to the transport (bit/s), over the same time as `sent_bps`.
@@ -62,7 +66,7 @@ pub struct Sample {
     pub rtt_ms: Option<(f64, f64)>,
 }
 
-/// What a second of statistics says.
+/// What a sample says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Clear,
@@ -71,6 +75,9 @@ pub enum Verdict {
     Congested {
         carried_bps: u64,
         loss: f64,
+        /// Time the stream waits on the way (ms): in the element's buffers, or in the network's
+        /// queues as the rise of the round trip shows.
+        queue_ms: f64,
         why: String,
     },
 }
@@ -128,9 +135,24 @@ pub fn judge(s: &Sample) -> Option<Verdict> {
         Verdict::Congested {
             carried_bps: carried,
             loss: s.loss,
+            queue_ms: s
+                .queued_ms
+                .max(s.rtt_ms.map_or(0.0, |(rtt, least)| rtt - least))
+                .max(backlog_ms(s)),
             why: why.join(", "),
         }
     })
+}
+
+/// What a second of sending more than the network took leaves waiting at the sender (ms): the excess
+/// at the rate the network takes it.
+fn backlog_ms(s: &Sample) -> f64 {
+    match s.sent_bps {
+        Some(sent) if sent > 0 && s.offered_bps > sent => {
+            (s.offered_bps - sent) as f64 * 1000.0 / sent as f64
+        }
+        _ => 0.0,
+    }
 }
 
 /// When to warn about one destination: once it has been congested for [`WARN_AFTER`], then at most
@@ -214,6 +236,7 @@ impl Controller {
             Verdict::Congested {
                 carried_bps,
                 loss,
+                queue_ms,
                 why,
             } => {
                 self.clear_since = None;
@@ -235,7 +258,8 @@ impl Controller {
                 self.last_ceiling = Some(carried_video.max(self.min_kbps));
                 // Where packets are lost, the estimate of what got through is rough: at least cut in
                 // proportion to the loss (half of it).
-                let kbps = ((carried_video as f64 * DOWN_MARGIN) as u32)
+                let drain = (queue_ms / DRAIN.as_secs_f64() / 1000.0).clamp(0.0, DOWN_MARGIN - 0.5);
+                let kbps = ((carried_video as f64 * (DOWN_MARGIN - drain)) as u32)
                     .min((self.target_kbps as f64 * DOWN_MARGIN) as u32)
                     .min((self.target_kbps as f64 * (1.0 - loss.clamp(0.0, 1.0) / 2.0)) as u32)
                     .clamp(self.min_kbps, self.max_kbps);
@@ -328,6 +352,7 @@ mod tests {
         Verdict::Congested {
             carried_bps,
             loss: 0.0,
+            queue_ms: 0.0,
             why: "test".into(),
         }
     }
@@ -391,6 +416,19 @@ mod tests {
     }
 
     #[test]
+    fn sending_twice_what_the_network_takes_leaves_a_second_waiting() {
+        let s = Sample {
+            offered_bps: 4_000_000,
+            sent_bps: Some(2_000_000),
+            ..Default::default()
+        };
+        match judge(&s) {
+            Some(Verdict::Congested { queue_ms, .. }) => assert_eq!(queue_ms, 1000.0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn the_warning_comes_after_three_seconds_then_every_thirty() {
         let t0 = Instant::now();
         let mut w = Warner::default();
@@ -432,9 +470,33 @@ mod tests {
         let lossy = Verdict::Congested {
             carried_bps: 4_000_000,
             loss: 0.6,
+            queue_ms: 0.0,
             why: "loss".into(),
         };
         assert_eq!(c.update(t0, &lossy, 4_200_000).unwrap().kbps, 2800);
+    }
+
+    #[test]
+    fn a_queue_on_the_way_is_drained_by_going_lower() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(500, 4000);
+        // 2 of video carried, 600 ms queued: 0.85 - 0.3 of it, so that the queue drains in ~2 s.
+        let queued = Verdict::Congested {
+            carried_bps: 2_500_000,
+            loss: 0.0,
+            queue_ms: 600.0,
+            why: "queue".into(),
+        };
+        assert_eq!(c.update(t0, &queued, 5_000_000).unwrap().kbps, 1100);
+        // Never below half of what was carried.
+        let mut c = Controller::new(500, 4000);
+        let deep = Verdict::Congested {
+            carried_bps: 2_500_000,
+            loss: 0.0,
+            queue_ms: 5000.0,
+            why: "queue".into(),
+        };
+        assert_eq!(c.update(t0, &deep, 5_000_000).unwrap().kbps, 1000);
     }
 
     #[test]

@@ -70,9 +70,9 @@ pub struct Dest {
     pub tee_pads: Vec<gst::Pad>,
     pub counters: Arc<DestCounters>,
     pub state: Mutex<ConnectionState>,
-    /// Its rates and shares, from readings of its counters about once a second.
+    /// Its rates and shares, from readings of its counters every half second.
     pub meter: Mutex<Meter>,
-    /// Whether it could not keep up in the last second, and when to warn about that.
+    /// Whether it could not keep up at its last sample, and when to warn about that.
     pub congestion: Mutex<(bool, Warner)>,
 }
 
@@ -152,7 +152,7 @@ impl Dest {
         branch + link
     }
 
-    /// About once a second: reads its counters and returns the last second's sample (None when no
+    /// Every half second: reads its counters and returns its sample (None when no
     /// reading was due, or for the first one).
     pub fn measure(&self, now: Instant) -> Option<Sample> {
         if !lock(&self.meter).due(now) {

@@ -370,7 +370,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
                     the last second); send-rate (bit/s the network took over the last 3 s: SRT data sent less \
                     retransmissions, RTMP bytes written to the connection; equals bitrate where not measured); \
                     target-bitrate (bit/s, the video bitrate the encoder aims at now: avg-bitrate, or the adaptive \
-                    bitrate's choice); congested (a destination could not keep up in the last second); frames-in, \
+                    bitrate's choice); congested (a destination could not keep up at its last sample, taken every half second); frames-in, \
                     frames-encoded, frames-dropped (video frames dropped while the link was down, its buffer full or \
                     waiting for a keyframe), audio-buffers-dropped, bytes-sent (handed to the network sink), reconnects, \
                     rtsp-clients (mode=rtsp-server: clients playing the mount); destinations (array, one structure per \

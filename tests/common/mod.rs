@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod ffmpeg7;
+pub mod glass;
 pub mod live;
 pub mod netns;
 pub mod nginx;

@@ -1,4 +1,4 @@
-//! Once a second, for each destination: its sample, the verdict on its network, the "cannot keep up"
+//! Every half second, for each destination: its sample, the verdict on its network, the "cannot keep up"
 //! warning when that lasts; with `adaptive-bitrate`, the new video bitrate applied to the running
 //! encoder and posted as `nvencstreamsink-bitrate`. The decisions are [`crate::ratecontrol`]'s.
 
@@ -81,7 +81,7 @@ fn set_kbps(encoder: &gst::Element, property: &str, kbps: u32) {
 }
 
 impl NvencStreamSink {
-    /// About once a second (from the monitor's tick): samples, verdicts, warnings, adaptation.
+    /// Every half second (from the monitor's tick): samples, verdicts, warnings, adaptation.
     pub(super) fn judge_destinations(&self, now: Instant, dests: &[Arc<Dest>]) {
         let mut verdicts = Vec::new();
         for (position, d) in dests.iter().enumerate() {
