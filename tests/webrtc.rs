@@ -8,9 +8,8 @@
 mod common;
 
 use common::live::Run;
-use common::webrtc::{
-    ice_on_loopback, in_loopback_netns, receive_pads, wait_for, Browser, Signalling,
-};
+use common::netns::in_loopback_netns;
+use common::webrtc::{ice_on_loopback, receive_pads, wait_for, Browser, Signalling};
 use common::*;
 use gst::prelude::*;
 use gsttdstream::meta::frame_meta;

@@ -9,8 +9,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-pub use super::netns::in_loopback_netns;
-
 /// `tdstream-signalling` on OS-chosen ports, killed (by pid) when dropped.
 pub struct Signalling {
     _peer: Peer,
