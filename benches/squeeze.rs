@@ -14,6 +14,7 @@
 mod common;
 
 use common::glass::{ffmpeg, ffmpeg_x264, measure, ours, percentile, Samples, SKIP};
+use common::netns::Shaped;
 use common::{bench, free_port, srt_listener};
 use std::process::Command;
 
@@ -25,52 +26,7 @@ const SOURCE: &str = "videotestsrc is-live=true pattern=smpte ! \
 const SETTINGS: &str =
     "quality=lowlatencyhigh keyframe-interval=30 avg-bitrate=4 include-silent-audio=off";
 const LINK: &str = "2mbit";
-const QUEUE_PACKETS: &str = "100";
-
-fn sh(program: &str, args: &[&str]) {
-    let ok = Command::new(program)
-        .args(args)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "{program} {}", args.join(" "));
-}
-
-fn shape() {
-    sh("ip", &["link", "set", "lo", "mtu", "1500"]);
-    sh(
-        "tc",
-        &[
-            "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "1",
-        ],
-    );
-    sh(
-        "tc",
-        &[
-            "class", "add", "dev", "lo", "parent", "1:", "classid", "1:1", "htb", "rate", LINK,
-            "ceil", LINK,
-        ],
-    );
-    sh(
-        "tc",
-        &[
-            "qdisc",
-            "add",
-            "dev",
-            "lo",
-            "parent",
-            "1:1",
-            "handle",
-            "10:",
-            "pfifo",
-            "limit",
-            QUEUE_PACKETS,
-        ],
-    );
-}
-
-fn unshape() {
-    sh("tc", &["qdisc", "del", "dev", "lo", "root"]);
-}
+const QUEUE_PACKETS: u32 = 100;
 
 /// The bitrate nvencstreamsink handed to its SRT sink, after the first 2 s (FFmpeg's is not measured).
 fn sent(s: &Samples) -> String {
@@ -173,7 +129,7 @@ fn main() {
         sender: "nvencstreamsink adaptive-bitrate=true",
         samples: run("nvencstreamsink", true),
     }];
-    shape();
+    let _link = Shaped::new(LINK, QUEUE_PACKETS);
     for (sender, adaptive) in [
         ("nvencstreamsink adaptive-bitrate=true", true),
         ("nvencstreamsink adaptive-bitrate=false", false),
@@ -185,7 +141,6 @@ fn main() {
             samples: run(sender.split(' ').next().unwrap_or(sender), adaptive),
         });
     }
-    unshape();
 
     let reference_p95 = percentile(&rows[0].samples.pixel, 0.95);
     let mut md = format!(
