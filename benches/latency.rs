@@ -17,9 +17,10 @@
 mod common;
 
 use common::glass::{
-    ffmpeg, ffmpeg_version, ffmpeg_x264, measure, ours, percentile, Samples, SKIP,
+    ffmpeg, ffmpeg_receiver, ffmpeg_version, ffmpeg_x264, measure, ours, percentile, Samples, SKIP,
 };
-use common::{bench, free_port, nginx::nginx, srt_listener};
+use common::{bench, free_port, nginx::nginx, srt_listener, wait_udp_bound};
+use std::time::Duration;
 
 const SOURCE: &str = "videotestsrc is-live=true pattern=ball ! \
                       video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! identity name=stamp";
@@ -28,8 +29,13 @@ const SETTINGS: &str =
 struct Row {
     name: &'static str,
     sender: &'static str,
+    /// The receiving side: GStreamer (the demuxer and `avdec_h264`) or FFmpeg (its demuxer and decoder).
+    receiver: &'static str,
     runs: Vec<Samples>,
 }
+
+const GSTREAMER: &str = "GStreamer";
+const FFMPEG: &str = "FFmpeg";
 
 fn main() {
     bench::init_or_exit();
@@ -51,46 +57,51 @@ fn main() {
     drop(elements);
 
     let ng = nginx(None);
-    let mut rows = vec![
-        Row {
-            name: "SRT (latency=120 ms)",
-            sender: "nvencstreamsink",
-            runs: vec![],
-        },
-        Row {
-            name: "SRT (latency=120 ms)",
-            sender: "FFmpeg",
-            runs: vec![],
-        },
-        Row {
-            name: "RTMP via nginx-rtmp",
-            sender: "nvencstreamsink",
-            runs: vec![],
-        },
-        Row {
-            name: "RTMP via nginx-rtmp",
-            sender: "FFmpeg",
-            runs: vec![],
-        },
-        Row {
-            name: "RTSP over UDP",
-            sender: "nvencstreamsink",
-            runs: vec![],
-        },
-        Row {
-            name: "RTSP over TCP",
-            sender: "nvencstreamsink",
-            runs: vec![],
-        },
-    ];
+    let srt = "SRT (latency=120 ms)";
+    let rtmp = "RTMP via nginx-rtmp";
+    let mut rows: Vec<Row> = [
+        (srt, "nvencstreamsink", GSTREAMER),
+        (srt, "FFmpeg", GSTREAMER),
+        (srt, "nvencstreamsink", FFMPEG),
+        (srt, "FFmpeg", FFMPEG),
+        (rtmp, "nvencstreamsink", GSTREAMER),
+        (rtmp, "FFmpeg", GSTREAMER),
+        ("RTSP over UDP", "nvencstreamsink", GSTREAMER),
+        ("RTSP over TCP", "nvencstreamsink", GSTREAMER),
+    ]
+    .into_iter()
+    // LATENCY_ROWS=SRT (say) runs only the rows whose transport, sender or receiver contains it.
+    .filter(|(name, sender, receiver)| {
+        std::env::var("LATENCY_ROWS")
+            .map_or(true, |f| format!("{name} {sender} {receiver}").contains(&f))
+    })
+    .map(|(name, sender, receiver)| Row {
+        name,
+        sender,
+        receiver,
+        runs: vec![],
+    })
+    .collect();
     for round in 0..rounds {
         for row in rows.iter_mut() {
             let ffmpeg_sends = row.sender == "FFmpeg";
             let samples = if row.name.starts_with("SRT") {
                 let port = free_port();
-                let receiver = format!(
-                    "srtsrc uri=srt://127.0.0.1:{port}?mode=listener&latency=120 ! tsdemux ! {decode}"
-                );
+                let (ffmpeg_rx, receiver) = if row.receiver == FFMPEG {
+                    let (peer, pipeline) = ffmpeg_receiver(&format!(
+                        "srt://127.0.0.1:{port}?mode=listener&latency=120000&pkt_size=1316"
+                    ));
+                    assert!(
+                        wait_udp_bound(port, Duration::from_secs(5)),
+                        "ffmpeg did not listen"
+                    );
+                    (Some(peer), pipeline)
+                } else {
+                    let pipeline = format!(
+                        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener&latency=120 ! tsdemux ! {decode}"
+                    );
+                    (None, pipeline)
+                };
                 let sender = if ffmpeg_sends {
                     let url =
                         format!("srt://127.0.0.1:{port}?mode=caller&latency=120000&pkt_size=1316");
@@ -102,7 +113,9 @@ fn main() {
                         &format!("mode=srt url=srt://127.0.0.1:{port}?mode=caller&latency=120 {SETTINGS}"),
                     )
                 };
-                measure(&receiver, sender, true)
+                let samples = measure(&receiver, sender, true);
+                drop(ffmpeg_rx);
+                samples
             } else if row.name.starts_with("RTMP") {
                 let url = format!(
                     "rtmp://127.0.0.1:{}/live/latency{round}{}",
@@ -135,9 +148,10 @@ fn main() {
                 measure(&receiver, sender, false)
             };
             eprintln!(
-                "{} {}: {} decoded, {} stamps unreadable, p50 {:.1} ms",
+                "{} {} → {}: {} decoded, {} stamps unreadable, p50 {:.1} ms",
                 row.name,
                 row.sender,
+                row.receiver,
                 samples.decoded,
                 samples.unreadable,
                 percentile(&samples.pixel, 0.5)
@@ -160,8 +174,8 @@ fn main() {
          {x264} -flush_packets 1`. FFmpeg cannot serve RTSP to several clients (its RTSP listen mode \
          takes one), so RTSP has no FFmpeg row. Median over {rounds} runs (min–max) of each run's \
          p50 and p95; ms. Command: `./run bench`.\n\n\
-         | transport | sender | frames decoded per run (stamps unreadable) | p50 ms | p95 ms | p50 ms from the metadata capture time | encode ms (last-encode-time) |\n\
-         |---|---|---|---|---|---|---|\n",
+         | transport | sender | receiver | frames decoded per run (stamps unreadable) | p50 ms | p95 ms | p50 ms from the metadata capture time | encode ms (last-encode-time) |\n\
+         |---|---|---|---|---|---|---|---|\n",
         ffmpeg = ffmpeg_version(),
         x264 = x264.join(" "),
     );
@@ -175,9 +189,10 @@ fn main() {
             }
         };
         md.push_str(&format!(
-            "| {} | {} | {} ({}) | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n",
             row.name,
             row.sender,
+            row.receiver,
             col(&|s| s.decoded as f64, 0),
             row.runs.iter().map(|s| s.unreadable).sum::<usize>(),
             col(&|s| percentile(&s.pixel, 0.5), 1),

@@ -334,3 +334,168 @@ fn inactive_opens_nothing() {
     );
     assert_eq!(state, "disconnected");
 }
+
+/// What one SRT message (one buffer of srtsrc) carried of the video: for each video TS packet, whether
+/// it starts a PES, and the PES's declared length where it does.
+fn video_packets(message: &[u8]) -> Vec<(bool, Option<usize>)> {
+    message
+        .chunks(188)
+        .filter_map(|p| {
+            let pusi = p[1] & 0x40 != 0;
+            let afc = (p[3] >> 4) & 3;
+            let start = if afc & 2 != 0 { 5 + p[4] as usize } else { 4 };
+            let payload = p.get(start..).filter(|_| afc & 1 != 0)?;
+            let is_video_start = pusi && payload.starts_with(&[0, 0, 1, 0xe0]);
+            let pid = ((p[1] as u16 & 0x1f) << 8) | p[2] as u16;
+            // The video PID of tdstream's mpegtsmux (the first elementary stream).
+            (pid == 0x41).then(|| {
+                let declared = is_video_start
+                    .then(|| ((payload[4] as usize) << 8) | payload[5] as usize)
+                    .filter(|&l| l != 0)
+                    .map(|l| l + 6);
+                (is_video_start, declared.or(is_video_start.then_some(0)))
+            })
+        })
+        .collect()
+}
+
+/// Issue #20: each picture leaves whole with its own SRT payloads, so that a receiver shows it as soon
+/// as it has arrived: no message carries the end of one picture together with the start of the next
+/// (mpegtsmux alignment=7 held the end back until the next picture, one frame interval at every
+/// receiver), every video PES declares its length and has exactly that length (demuxers push a PES
+/// whose length is complete at once), every message is whole TS packets within one SRT payload, and
+/// the stream stays valid: every picture decoded by tsdemux and avdec_h264, FFmpeg reads the
+/// recording without a warning.
+#[test]
+fn pictures_leave_whole_in_their_own_payloads() {
+    init();
+    let port = free_port();
+    let dir = tmpdir("srt-payloads");
+    let file = dir.join("received.ts");
+    let receiver = gst::parse::launch(&format!(
+        "srtsrc name=src uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux ! tdmetaextract ! \
+         avdec_h264 output-corrupt=false ! fakesink name=out sync=false"
+    ))
+    .expect("receiver")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let messages = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let m = messages.clone();
+    receiver
+        .by_name("src")
+        .and_then(|s| s.static_pad("src"))
+        .expect("srtsrc pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(Ok(map)) = info.buffer().map(|b| b.map_readable()) {
+                m.lock().expect("lock").push(map.to_vec());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let frames = Arc::new(AtomicU64::new(0));
+    let f = frames.clone();
+    receiver
+        .by_name("out")
+        .and_then(|s| s.static_pad("sink"))
+        .expect("fakesink pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            f.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    receiver
+        .set_state(gst::State::Playing)
+        .expect("receiver plays");
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(5)),
+        "srtsrc listens"
+    );
+    let sent = 90;
+    let s = spawn_sender(
+        format!("mode=srt url=srt://127.0.0.1:{port}?mode=caller&latency=60 keyframe-interval=30"),
+        640,
+        360,
+        sent / 30,
+    );
+    let log = run_pipeline(&receiver, Duration::from_secs(20), |_| {
+        frames.load(Ordering::Relaxed) >= sent as u64
+    });
+    let sender_log = s.join().expect("sender");
+    let _ = receiver.set_state(gst::State::Null);
+    assert!(sender_log.errors.is_empty(), "{}", sender_log.text());
+    assert!(log.errors.is_empty(), "{}", log.text());
+    assert_eq!(
+        frames.load(Ordering::Relaxed),
+        sent as u64,
+        "pictures decoded whole"
+    );
+
+    let messages = messages.lock().expect("lock");
+    let mut pictures = 0;
+    let mut pes: Option<(usize, usize)> = None; // (declared, received) of the open video PES
+    for (i, message) in messages.iter().enumerate() {
+        assert!(
+            message.len() % 188 == 0 && message.len() <= 1316 && message[0] == 0x47,
+            "message {i}: {} bytes, not whole TS packets in one SRT payload",
+            message.len()
+        );
+        let video = video_packets(message);
+        if let Some(start) = video.iter().position(|(s, _)| *s) {
+            assert!(
+                !video[..start].iter().any(|(s, _)| !s),
+                "message {i} carries the end of picture {pictures} with the start of the next"
+            );
+        }
+        for (p, (starts, declared)) in message
+            .chunks(188)
+            .filter(|p| ((p[1] as u16 & 0x1f) << 8 | p[2] as u16) == 0x41)
+            .zip(video)
+        {
+            let afc = (p[3] >> 4) & 3;
+            let payload = 184 - if afc & 2 != 0 { 1 + p[4] as usize } else { 0 };
+            if starts {
+                if let Some((d, r)) = pes.take() {
+                    assert_eq!(
+                        d, r,
+                        "picture {pictures}: declared PES length vs bytes sent"
+                    );
+                }
+                pictures += 1;
+                let declared = declared.unwrap_or(0);
+                assert!(declared > 0, "picture {pictures}: PES length not declared");
+                pes = Some((declared, payload));
+            } else if let Some((_, r)) = pes.as_mut() {
+                *r += payload;
+            }
+        }
+    }
+    assert!(
+        pictures >= sent as usize,
+        "{pictures} video PES for {sent} pictures"
+    );
+    // Payloads are filled: only the last one of what the muxer writes at once (a picture, an audio
+    // frame, the tables) is short, and each of those starts a PES or a table.
+    let short = messages.iter().filter(|m| m.len() < 1316).count();
+    let starts = messages
+        .iter()
+        .flat_map(|m| m.chunks(188))
+        .filter(|p| p[1] & 0x40 != 0)
+        .count();
+    assert!(
+        short <= starts,
+        "{short} short SRT payloads for {starts} PES and table starts ({} payloads)",
+        messages.len()
+    );
+
+    std::fs::write(&file, messages.concat()).expect("recording");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "warning", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg (Debian package ffmpeg)");
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && warnings.trim().is_empty(),
+        "FFmpeg: {warnings}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -102,6 +102,36 @@ pub fn ffmpeg(source: &str, frames: u32, x264: &[String], output: &[&str]) -> Se
     }
 }
 
+/// FFmpeg as the receiver: it listens at `url` (an SRT listener URL), demuxes and decodes with its
+/// lowest-latency reading (no probing beyond the first packet, no input buffering, no frame threading)
+/// and writes the raw pictures to a pipe; returned with the receiving pipeline for [`measure`] that
+/// reads them from that pipe (the stamp is read as each picture comes out of FFmpeg's decoder).
+pub fn ffmpeg_receiver(url: &str) -> (Peer, String) {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(["-fflags", "nobuffer", "-flags", "low_delay"])
+        .args(["-probesize", "32", "-analyzeduration", "0", "-i", url])
+        .args(["-an", "-f", "rawvideo", "-pix_fmt", "yuv420p"])
+        .args(["-fps_mode", "passthrough", "-flush_packets", "1", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg (Debian package ffmpeg; ./run setup)");
+    let fd = child.stdout.as_ref().map_or(-1, |s| s.as_raw_fd());
+    let receiver = format!(
+        "fdsrc fd={fd} blocksize=1382400 ! rawvideoparse format=i420 width=1280 height=720 \
+         framerate=30/1 ! fakesink name=out sync=false async=false"
+    );
+    (
+        Peer {
+            child,
+            name: "ffmpeg receiver".into(),
+        },
+        receiver,
+    )
+}
+
 /// Runs `sender` to its end while `receiver` (a pipeline ending in `fakesink name=out` after the
 /// decoder) plays, and collects the latency of every decoded picture after the first second.
 pub fn measure(receiver: &str, sender: Sender, receiver_first: bool) -> Samples {

@@ -182,11 +182,19 @@ pub fn srt_listener(port: u16, passphrase: Option<&str>, out: Option<&Path>) -> 
             .stdout(stdout)
             .stderr(Stdio::null()),
     );
-    let bound = poll(Duration::from_secs(5), || {
-        std::net::UdpSocket::bind(("0.0.0.0", port)).err()
-    });
-    assert!(bound.is_some(), "srt-live-transmit did not bind {port}");
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(5)),
+        "srt-live-transmit did not bind {port}"
+    );
     peer
+}
+
+/// Waits until some process holds UDP `port` (an SRT listener is up).
+pub fn wait_udp_bound(port: u16, timeout: Duration) -> bool {
+    poll(timeout, || {
+        std::net::UdpSocket::bind(("0.0.0.0", port)).err()
+    })
+    .is_some()
 }
 
 /// Everything the bus said, as text, plus how the run ended.

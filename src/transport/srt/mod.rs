@@ -1,6 +1,7 @@
-//! SRT: `mpegtsmux alignment=7 ! srtsink` with every option of the URL query on the sink. A caller or
-//! rendezvous peer is a restartable link; a listener stays open for the whole run and takes callers as
-//! they come, each of which gets a keyframe at once.
+//! SRT: `mpegtsmux ! srtsink` with every option of the URL query on the sink; the TS packets go out
+//! in SRT payloads as soon as the muxer writes them (`payloads.rs`). A caller or rendezvous peer is a
+//! restartable link; a listener stays open for the whole run and takes callers as they come, each of
+//! which gets a keyframe at once.
 
 use gst::glib;
 use gst::prelude::*;
@@ -18,6 +19,7 @@ use crate::nvencstreamsink::Mode;
 use tdstream_common::rtsp::{KeyframeAction, KeyframeLimiter};
 use tdstream_common::sync::lock;
 
+mod payloads;
 pub mod url;
 
 pub use url::{SrtMode, SrtTarget};
@@ -281,13 +283,38 @@ fn linger_on_eos(sink: &gst::Element, latency_ms: u32) {
     }
 }
 
+/// Groups what `mpegtsmux alignment=0` pushes (one packet per buffer) into SRT payloads, the end of
+/// each picture included, so that nothing waits for the next input.
+fn send_whole_pictures(mux: &gst::Element) {
+    if let Some(pad) = mux.static_pad("src") {
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            |_, info| {
+                let regrouped = match &info.data {
+                    Some(gst::PadProbeData::BufferList(list)) => payloads::regroup(list),
+                    Some(gst::PadProbeData::Buffer(b)) if b.size() > payloads::PAYLOAD => {
+                        let mut list = gst::BufferList::new();
+                        list.make_mut().add(b.clone());
+                        payloads::regroup(&list)
+                    }
+                    _ => return gst::PadProbeReturn::Ok,
+                };
+                info.data = Some(gst::PadProbeData::BufferList(regrouped));
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+}
+
 impl Srt {
     fn build_inner(&self, with_audio: bool, name: &str) -> Result<Inner, TransportError> {
         let target = &self.target;
         let bin = gst::Bin::with_name(name);
         let mux = make("mpegtsmux", "mpegtsmux", "mode=srt (MPEG-TS muxing)")?;
-        // Seven TS packets per buffer: one SRT/UDP payload of 1316 bytes.
-        mux.set_property("alignment", 7i32);
+        // Every packet of an input at once, grouped into SRT payloads here: alignment=7 would hold the
+        // end of each picture back until the next one (see payloads.rs).
+        mux.set_property("alignment", 0i32);
+        send_whole_pictures(&mux);
         if self.mux_rate > 0 && mux.find_property("bitrate").is_some() {
             mux.set_property("bitrate", self.mux_rate);
         }
