@@ -165,11 +165,13 @@ fn main() {
         "## Glass-to-glass latency on loopback, against FFmpeg (issue #9)\n\n\
          1280×720 at 30 fps, software H.264 (`{SETTINGS}`), video only, {seconds} s per run, first \
          {SKIP} decoded frames skipped. Latency = wall-clock time written into each picture as it leaves \
-         the source, read back from the picture leaving `avdec_h264` on the receiving side (the same \
-         receiving pipeline for both senders; for SRT `srtsrc ! tsdemux ! avdec_h264`, without the \
-         `h264parse` most receivers put there: tsdemux gives whole access units but does not say so in \
+         the source, read back from the picture leaving the decoder on the receiving side, the same receivers for \
+         both senders. GStreamer: for SRT `srtsrc ! tsdemux ! tdmetaextract ! avdec_h264`, without the \
+         `h264parse` most receivers put there (tsdemux gives whole access units but does not say so in \
          its caps, and h264parse then holds each one until the next begins, one frame interval more for \
-         every sender — 196 instead of 163 ms p50 in a trial run). FFmpeg {ffmpeg} gets the same pictures through a pipe and \
+         every sender). FFmpeg (SRT): `ffmpeg -fflags nobuffer -flags low_delay -probesize 32 \
+         -analyzeduration 0 -i srt://… -f rawvideo pipe:1`, its demuxer and decoder, the pictures read \
+         from the pipe. FFmpeg {ffmpeg} gets the same pictures through a pipe and \
          the x264 settings read off nvencstreamsink's running x264enc: `ffmpeg -f rawvideo … -c:v libx264 \
          {x264} -flush_packets 1`. FFmpeg cannot serve RTSP to several clients (its RTSP listen mode \
          takes one), so RTSP has no FFmpeg row. Median over {rounds} runs (min–max) of each run's \
