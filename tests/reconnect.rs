@@ -35,7 +35,7 @@ fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
     let port = ng.port;
     let url = format!("rtmp://127.0.0.1:{port}/live/resume");
     let mut run = Run::start(&live_sender(&format!(
-        "mode=rtmp url={url} keyframe-interval=300 reconnect-interval=2 reconnect-max-interval=2"
+        "mode=rtmp url={url} keyframe-interval=300 reconnect-interval=4 reconnect-max-interval=4"
     )));
     assert!(
         run.until_state("connected", 1, Duration::from_secs(15)),
@@ -60,8 +60,9 @@ fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
         run.errors
     );
     // Restart it just after a failed attempt, so that a player is waiting on the server before the next
-    // attempt (≥ 1.6 s away) publishes again: the first picture it gets is the one forced at
-    // reconnection (the keyframe interval is 10 s).
+    // attempt (≥ 3.2 s away: 4 s less the jitter) publishes again: the first picture it gets is the one
+    // forced at reconnection (the keyframe interval is 10 s). With 2 s, a CI run sharing the 2 cores
+    // started the player after the republish, and it waited for the 10 s keyframe.
     let failed_attempts = run.count("reconnecting");
     assert!(run.until_state("reconnecting", failed_attempts + 1, Duration::from_secs(10)));
     let _ng = nginx_at(port, None);
@@ -70,6 +71,19 @@ fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
         2,
         2,
         (Duration::from_secs(20), Duration::from_secs(20)),
+    );
+    let waiting = poll(Duration::from_secs(3), || {
+        let established = ss(&[
+            "-tnH",
+            "state",
+            "established",
+            &format!("( dport = :{port} )"),
+        ]);
+        (!established.trim().is_empty()).then_some(())
+    });
+    assert!(
+        waiting.is_some(),
+        "the player did not reach nginx within 3 s"
     );
     assert!(
         run.until_state("connected", 2, Duration::from_secs(15)),
