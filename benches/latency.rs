@@ -182,14 +182,8 @@ fn main() {
         x264 = x264.join(" "),
     );
     for row in &rows {
-        let col = |f: &dyn Fn(&Samples) -> f64, digits| {
-            let mut v: Vec<f64> = row.runs.iter().map(f).filter(|x| x.is_finite()).collect();
-            if v.is_empty() {
-                "–".to_string()
-            } else {
-                bench::cell(bench::median(&mut v), digits)
-            }
-        };
+        let col =
+            |f: &dyn Fn(&Samples) -> f64, digits| bench::runs_cell(row.runs.iter().map(f), digits);
         md.push_str(&format!(
             "| {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n",
             row.name,

@@ -16,7 +16,6 @@ mod common;
 use common::glass::{ffmpeg, ffmpeg_x264, measure, ours, percentile, Samples, SKIP};
 use common::netns::Shaped;
 use common::{bench, free_port, srt_listener};
-use std::process::Command;
 
 /// Colour bars with a running clock: x264 spends the whole bitrate on them (a mostly black picture
 /// would stay below the link without any adaptation).
@@ -58,19 +57,8 @@ struct Row {
 }
 
 fn main() {
-    if std::env::var_os("TDSTREAM_IN_NETNS").is_none() {
-        // Again, inside a network namespace of its own: the shaping cannot touch this machine's loopback.
-        let exe = std::env::current_exe().expect("bench binary");
-        let status = Command::new("unshare")
-            .args(["--net", "--pid", "--fork", "--kill-child"])
-            .args(["sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-            .arg(exe)
-            .args(std::env::args().skip(1))
-            .env("TDSTREAM_IN_NETNS", "1")
-            .status()
-            .expect("unshare (util-linux; needs root)");
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    // Again, inside a network namespace of its own: the shaping cannot touch this machine's loopback.
+    bench::rerun_in_loopback_netns();
     bench::init_or_exit();
     let seconds = bench::env_u32("SQUEEZE_SECONDS", 20);
     let frames = seconds * 30;

@@ -15,7 +15,6 @@ use common::glass::{percentile, stamped, Samples, SKIP};
 use common::webrtc::{ice_on_loopback, receive_pads, wait_for, Browser, Signalling};
 use common::{bench, stamp};
 use gst::prelude::*;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,24 +35,7 @@ struct Row {
 }
 
 fn main() {
-    if std::env::var_os("TDSTREAM_IN_NETNS").is_none() {
-        let exe = std::env::current_exe().expect("bench binary");
-        let status = Command::new("unshare")
-            .args(["--net", "--pid", "--fork", "--kill-child"])
-            .args(["sh", "-c", "ip link set lo up && exec \"$0\""])
-            .arg(exe)
-            .env("TDSTREAM_IN_NETNS", "1")
-            .status();
-        match status {
-            Ok(s) if s.success() => return,
-            other => {
-                eprintln!(
-                    "webrtc_latency: in a network namespace (unshare, util-linux): {other:?}"
-                );
-                std::process::exit(1);
-            }
-        }
-    }
+    bench::rerun_in_loopback_netns();
     common::init();
     let seconds = bench::env_u32("WEBRTC_SECONDS", 10);
     let rounds = bench::env_u32("WEBRTC_ROUNDS", 3);
@@ -127,12 +109,7 @@ fn main() {
     );
     for row in &rows {
         let col = |f: &dyn Fn(&(f64, f64, usize)) -> f64, digits| {
-            let mut v: Vec<f64> = row.runs.iter().map(f).filter(|x| x.is_finite()).collect();
-            if v.is_empty() {
-                "–".to_string()
-            } else {
-                bench::cell(bench::median(&mut v), digits)
-            }
+            bench::runs_cell(row.runs.iter().map(f), digits)
         };
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use gst::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,15 +67,7 @@ fn receive_frames(uri: &str, extra: &str, timeout: Duration) -> (u64, BusLog) {
         .expect("receiver")
         .downcast::<gst::Pipeline>()
         .expect("pipeline");
-    let frames = Arc::new(AtomicU64::new(0));
-    let f = frames.clone();
-    let sink = pipeline.by_name("out").expect("out");
-    sink.static_pad("sink")
-        .expect("pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            f.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    let frames = count_buffers(&pipeline, "out");
     let log = run_pipeline(&pipeline, timeout, |_| false);
     let _ = pipeline.set_state(gst::State::Null);
     (frames.load(Ordering::Relaxed), log)
@@ -391,16 +383,7 @@ fn pictures_leave_whole_in_their_own_payloads() {
             }
             gst::PadProbeReturn::Ok
         });
-    let frames = Arc::new(AtomicU64::new(0));
-    let f = frames.clone();
-    receiver
-        .by_name("out")
-        .and_then(|s| s.static_pad("sink"))
-        .expect("fakesink pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            f.fetch_add(1, Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    let frames = count_buffers(&receiver, "out");
     receiver
         .set_state(gst::State::Playing)
         .expect("receiver plays");

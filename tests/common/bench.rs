@@ -44,6 +44,35 @@ pub fn cell((med, min, max): (f64, f64, f64), digits: usize) -> String {
     format!("{med:.digits$} ({min:.digits$}–{max:.digits$})")
 }
 
+/// The cell for one figure over several runs: "median (min–max)" of its finite values, "–" if none.
+pub fn runs_cell(values: impl Iterator<Item = f64>, digits: usize) -> String {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        "–".to_string()
+    } else {
+        cell(median(&mut v), digits)
+    }
+}
+
+/// For a benchmark that needs a network namespace of its own (loopback only): runs this binary again
+/// inside one (`unshare`, as root) with its arguments and exits with its status; returns at once when
+/// already inside (TDSTREAM_IN_NETNS set).
+pub fn rerun_in_loopback_netns() {
+    if std::env::var_os("TDSTREAM_IN_NETNS").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("bench binary");
+    let status = Command::new("unshare")
+        .args(["--net", "--pid", "--fork", "--kill-child"])
+        .args(["sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args(std::env::args().skip(1))
+        .env("TDSTREAM_IN_NETNS", "1")
+        .status()
+        .expect("unshare (util-linux; needs root)");
+    std::process::exit(status.code().unwrap_or(1));
+}
+
 /// Prints a Markdown section and writes it to target/bench/`file`, which `./run bench` gathers.
 pub fn write_section(file: &str, md: &str) {
     println!("{md}");

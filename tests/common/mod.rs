@@ -189,6 +189,24 @@ pub fn srt_listener(port: u16, passphrase: Option<&str>, out: Option<&Path>) -> 
     peer
 }
 
+/// How many buffers have passed the sink pad of `element` (named in `pipeline`), counted from now.
+pub fn count_buffers(
+    pipeline: &gst::Pipeline,
+    element: &str,
+) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c = count.clone();
+    pipeline
+        .by_name(element)
+        .and_then(|e| e.static_pad("sink"))
+        .unwrap_or_else(|| panic!("no element {element} with a sink pad"))
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    count
+}
+
 /// Waits until some process holds UDP `port` (an SRT listener is up).
 pub fn wait_udp_bound(port: u16, timeout: Duration) -> bool {
     poll(timeout, || {
