@@ -30,8 +30,16 @@ const CHROMIUM_SMOOTH: &str = "Chromium, the viewer page with playout=smooth";
 struct Row {
     encode: &'static str,
     receiver: &'static str,
-    /// p50, p95 (ms) and frames measured, per run.
-    runs: Vec<(f64, f64, usize)>,
+    runs: Vec<Run>,
+}
+
+/// One run of one row.
+struct Run {
+    p50: f64,
+    p95: f64,
+    frames: usize,
+    /// Chromium: the p50 age of each frame's last packet (its receiveTime); webrtcsrc: none.
+    arrival: Option<f64>,
 }
 
 fn main() {
@@ -54,6 +62,10 @@ fn main() {
         runs: vec![],
     })
     .collect();
+    // WEBRTC_ROWS: only the rows whose "encode → receiver" contains it (e.g. "per-viewer → Chromium").
+    if let Ok(only) = std::env::var("WEBRTC_ROWS") {
+        rows.retain(|r| format!("{} → {}", r.encode, r.receiver).contains(&only));
+    }
     for round in 0..rounds {
         for row in rows.iter_mut() {
             let sig = Signalling::start();
@@ -79,10 +91,10 @@ fn main() {
             if !registered {
                 eprintln!("the sender did not register with the signalling server");
             }
-            let ages = if row.receiver != WEBRTCSRC {
+            let (ages, arrival) = if row.receiver != WEBRTCSRC {
                 chromium(&sig, &name, seconds, row.receiver == CHROMIUM_SMOOTH)
             } else {
-                webrtcsrc(&sig, seconds)
+                (webrtcsrc(&sig, seconds), None)
             };
             let _ = tx.set_state(gst::State::Null);
             let p50 = percentile(&ages, 0.5);
@@ -92,7 +104,12 @@ fn main() {
                 row.receiver,
                 ages.len()
             );
-            row.runs.push((p50, percentile(&ages, 0.95), ages.len()));
+            row.runs.push(Run {
+                p50,
+                p95: percentile(&ages, 0.95),
+                frames: ages.len(),
+                arrival,
+            });
         }
     }
     let mut md = format!(
@@ -102,22 +119,25 @@ fn main() {
          source (the stamp of the other latency rows), read back by `webrtcsrc` (its defaults; RTP on to \
          `rtph264depay ! h264parse ! avdec_h264`, read after the decoder) or by headless Chromium (the \
          viewer page `tools/webrtc-viewer.html?stamp=1`: each frame drawn to a canvas in \
-         requestVideoFrameCallback, against its expectedDisplayTime). One sender and one viewer per run, \
+         requestVideoFrameCallback, against its expectedDisplayTime; *last packet*: the same stamp against the \
+         frame's receiveTime, the part before Chromium's decoder and compositor). One sender and one viewer per run, \
          in a network namespace with only a loopback interface. Median over {rounds} runs (min–max) of \
          each run's p50 and p95; ms. Command: `./run bench`.\n\n\
-         | encode | receiver | frames measured per run | p50 ms | p95 ms |\n|---|---|---|---|---|\n"
+         | encode | receiver | frames measured per run | p50 ms | p95 ms | last packet p50 ms |\n\
+         |---|---|---|---|---|---|\n"
     );
     for row in &rows {
-        let col = |f: &dyn Fn(&(f64, f64, usize)) -> f64, digits| {
-            bench::runs_cell(row.runs.iter().map(f), digits)
-        };
+        let col =
+            |f: &dyn Fn(&Run) -> f64, digits| bench::runs_cell(row.runs.iter().map(f), digits);
+        // webrtcsrc: no arrival time ("–").
+        let arrival = col(&|r| r.arrival.unwrap_or(f64::NAN), 1);
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {arrival} |\n",
             row.encode,
             row.receiver,
-            col(&|r| r.2 as f64, 0),
-            col(&|r| r.0, 1),
-            col(&|r| r.1, 1),
+            col(&|r| r.frames as f64, 0),
+            col(&|r| r.p50, 1),
+            col(&|r| r.p95, 1),
         ));
     }
     md.push('\n');
@@ -126,7 +146,7 @@ fn main() {
 
 /// The viewer page in headless Chromium for `seconds` (plus the first second): the age of every frame
 /// it showed after the first SKIP, from its final report.
-fn chromium(sig: &Signalling, name: &str, seconds: u32, smooth: bool) -> Vec<f64> {
+fn chromium(sig: &Signalling, name: &str, seconds: u32, smooth: bool) -> (Vec<f64>, Option<f64>) {
     let viewer = format!("{name}-chromium");
     let mut page = format!("{}&stamp=1", sig.page(name, &viewer, seconds + 2));
     if smooth {
@@ -137,19 +157,22 @@ fn chromium(sig: &Signalling, name: &str, seconds: u32, smooth: bool) -> Vec<f64
         r["final"] == true
     }) else {
         eprintln!("no final report from Chromium");
-        return vec![];
+        return (vec![], None);
     };
     eprintln!(
-        "  Chromium: {} frames decoded, jitter buffer {:.1} ms, decode {:.1} ms per frame, {} stamps unreadable",
+        "  Chromium: {} frames decoded, last packet {:.1} ms after capture (p50), jitter buffer {:.1} ms, \
+         decode {:.1} ms per frame, {} stamps unreadable",
         report["framesDecoded"],
+        report["arrivalP50"].as_f64().unwrap_or(f64::NAN),
         report["jitterBufferMs"].as_f64().unwrap_or(f64::NAN),
         report["decodeMs"].as_f64().unwrap_or(f64::NAN),
         report["stampsUnreadable"]
     );
-    report["latencies"]
+    let ages = report["latencies"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (ages, report["arrivalP50"].as_f64())
 }
 
 /// webrtcsrc with its defaults, connected to the first producer: the age of every decoded picture
