@@ -296,6 +296,7 @@ fn build_inner(
     for (template, name) in streams {
         super::ghost_mux_pad(&bin, &sink, template, name)?;
     }
+    send_on_arrival(&sink);
     Ok(Inner {
         bin,
         network_sink: sink,
@@ -351,6 +352,48 @@ fn configure(
     Ok(())
 }
 
+/// webrtcsink holds each buffer of its input until its running time plus the pipeline's latency (an
+/// `appsink` with `sync=true` per input, made when it goes to PAUSED). A sender has nothing to wait
+/// for: the source is live, and the viewers' jitter buffers pace the pictures by their RTP times. The
+/// wait is also not the same from one run to the next: the latency is first distributed before the
+/// source's caps are known (20 ms, the appsink's processing deadline), and a later recalculation adds the
+/// source's frame (53.3 ms at 30 fps), so the same sender was a frame later in some runs than in others.
+/// Each input's appsink is told not to wait when the first buffer comes in (the appsinks exist by then).
+fn send_on_arrival(sink: &gst::Element) {
+    for pad in sink.sink_pads() {
+        let sink = sink.downgrade();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if let Some(bin) = sink.upgrade().and_then(|s| s.downcast::<gst::Bin>().ok()) {
+                for appsink in bin
+                    .iterate_all_by_element_factory_name("appsink")
+                    .into_iter()
+                    .flatten()
+                {
+                    appsink.set_property("sync", false);
+                }
+            }
+            gst::PadProbeReturn::Remove
+        });
+    }
+}
+
+/// Each viewer's webrtcbin holds each buffer again, in a `clocksync` per stream (`sync=true`), ~11 ms
+/// with per-viewer encoding: told not to wait, those it has and those it makes.
+fn send_on_arrival_in_session(webrtcbin: &gst::Element) {
+    let Some(bin) = webrtcbin.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    let no_wait = |e: &gst::Element| {
+        if e.factory().is_some_and(|f| f.name() == "clocksync") {
+            e.set_property("sync", false);
+        }
+    };
+    for e in bin.iterate_elements().into_iter().flatten() {
+        no_wait(&e);
+    }
+    bin.connect_element_added(move |_, e| no_wait(e));
+}
+
 /// Sets `connected` once the signalling server has accepted the WebSocket (the signaller asks for the
 /// producer's meta right then).
 fn follow_signalling(
@@ -399,6 +442,7 @@ fn on_each_viewer(
             .unwrap_or_default();
         let webrtcbin = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
         add_ice_addresses(&webrtcbin, &addresses);
+        send_on_arrival_in_session(&webrtcbin);
         if let Some((flag, failure)) = &whip_connected {
             let (flag, failure) = (Arc::clone(flag), Arc::clone(failure));
             webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
