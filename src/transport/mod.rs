@@ -292,6 +292,39 @@ pub(crate) fn video_caps(codec: Codec, stream_format: Option<&str>) -> gst::Caps
     b.build()
 }
 
+/// Whether what feeds `pad` is live: the latency query upstream of it says so.
+pub(crate) fn upstream_is_live(pad: &gst::Pad) -> bool {
+    let mut query = gst::query::Latency::new();
+    pad.peer_query(&mut query) && query.result().0
+}
+
+/// A network sink (`rtmp2sink`, `srtsink`, webrtcsink's `appsink`s) holds each buffer until its running
+/// time plus the pipeline's latency (`sync=true`, with a 20 ms processing deadline). Behind a live
+/// source that wait delays every picture and paces nothing (the source and the encoder already run at
+/// the frame rate; the receiver's buffer paces by timestamps): with a live source, `no_wait` is called
+/// at the first buffer into `element` (on its streaming thread, before that buffer is taken) to turn it
+/// off. Behind a non-live source (a file) the wait is what keeps the stream at real time, and stays.
+pub(crate) fn send_on_arrival_when_live(
+    element: &gst::Element,
+    no_wait: impl Fn(&gst::Element) + Send + Sync + Clone + 'static,
+) {
+    for pad in element.sink_pads() {
+        let element = element.downgrade();
+        let no_wait = no_wait.clone();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |pad, _| {
+                if let Some(element) = element.upgrade() {
+                    if upstream_is_live(pad) {
+                        no_wait(&element);
+                    }
+                }
+                gst::PadProbeReturn::Remove
+            },
+        );
+    }
+}
+
 /// Sets an enum property by nick, without the panic of `set_property_from_str` on a bad nick.
 pub(crate) fn set_enum(
     element: &gst::Element,

@@ -27,6 +27,9 @@ pub static KIND: Kind = Kind {
 
 /// The queue in front of rtmp2sink when `rtmp-buffer-size` is 0 (automatic).
 const DEFAULT_BUFFER_S: f64 = 2.0;
+/// The RTMP chunk size nvencstreamsink publishes with (rtmp2sink's `chunk-size`; the protocol's default
+/// is 128).
+const RTMP_CHUNK_SIZE: u32 = 4096;
 
 /// A TLS certificate the system does not trust: another attempt cannot fix it either.
 const CERTIFICATE: &[&str] = &["certificate"];
@@ -298,6 +301,10 @@ impl Rtmp {
         }
         // Added while the pipeline plays: never take the pipeline back to PAUSED for a preroll.
         sink.set_property("async", false);
+        // RTMP's default chunk of 128 bytes cuts a 720p picture into ~130 chunks, each a header for
+        // nginx-rtmp to parse; at 4096 (nginx-rtmp's own outgoing chunk size) the picture reaches a player
+        // ~5 ms sooner (benches/latency.rs: 44.2 -> 39.7 ms p50; 65536 gave 39.0, no better).
+        sink.set_property("chunk-size", RTMP_CHUNK_SIZE);
         if let Some(u) = &self.username {
             sink.set_property("username", u);
         }

@@ -353,33 +353,32 @@ fn configure(
 }
 
 /// webrtcsink holds each buffer of its input until its running time plus the pipeline's latency (an
-/// `appsink` with `sync=true` per input, made when it goes to PAUSED). A sender has nothing to wait
-/// for: the source is live, and the viewers' jitter buffers pace the pictures by their RTP times. The
-/// wait is also not the same from one run to the next: the latency is first distributed before the
-/// source's caps are known (20 ms, the appsink's processing deadline), and a later recalculation adds the
-/// source's frame (53.3 ms at 30 fps), so the same sender was a frame later in some runs than in others.
-/// Each input's appsink is told not to wait when the first buffer comes in (the appsinks exist by then).
+/// `appsink` with `sync=true` per input, made when it goes to PAUSED): see
+/// [`super::send_on_arrival_when_live`]. The wait is also not the same from one run to the next: the
+/// latency is first distributed before the source's caps are known (20 ms, the appsink's processing
+/// deadline), and a later recalculation adds the source's frame (53.3 ms at 30 fps), so the same sender
+/// was a frame later in some runs than in others. The appsinks exist by the first buffer.
 fn send_on_arrival(sink: &gst::Element) {
-    for pad in sink.sink_pads() {
-        let sink = sink.downgrade();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if let Some(bin) = sink.upgrade().and_then(|s| s.downcast::<gst::Bin>().ok()) {
-                for appsink in bin
-                    .iterate_all_by_element_factory_name("appsink")
-                    .into_iter()
-                    .flatten()
-                {
-                    appsink.set_property("sync", false);
-                }
-            }
-            gst::PadProbeReturn::Remove
-        });
-    }
+    super::send_on_arrival_when_live(sink, |sink| {
+        let Some(bin) = sink.downcast_ref::<gst::Bin>() else {
+            return;
+        };
+        for appsink in bin
+            .iterate_all_by_element_factory_name("appsink")
+            .into_iter()
+            .flatten()
+        {
+            appsink.set_property("sync", false);
+        }
+    });
 }
 
 /// Each viewer's webrtcbin holds each buffer again, in a `clocksync` per stream (`sync=true`), ~11 ms
-/// with per-viewer encoding: told not to wait, those it has and those it makes.
-fn send_on_arrival_in_session(webrtcbin: &gst::Element) {
+/// with per-viewer encoding: behind a live source, told not to wait, those it has and those it makes.
+fn send_on_arrival_in_session(sink: &gst::Element, webrtcbin: &gst::Element) {
+    if !sink.sink_pads().iter().any(super::upstream_is_live) {
+        return;
+    }
     let Some(bin) = webrtcbin.downcast_ref::<gst::Bin>() else {
         return;
     };
@@ -442,7 +441,9 @@ fn on_each_viewer(
             .unwrap_or_default();
         let webrtcbin = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
         add_ice_addresses(&webrtcbin, &addresses);
-        send_on_arrival_in_session(&webrtcbin);
+        if let Some(sink) = weak.upgrade() {
+            send_on_arrival_in_session(&sink, &webrtcbin);
+        }
         if let Some((flag, failure)) = &whip_connected {
             let (flag, failure) = (Arc::clone(flag), Arc::clone(failure));
             webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
