@@ -171,6 +171,27 @@ fn attempts_spent_is_an_error_naming_them() {
     assert_eq!(run.states.last().map(|s| s.0.as_str()), Some("failed"));
 }
 
+/// `reconnect-attempts=0`: the first failure is the error that stops the pipeline, with no attempt again
+/// (were 0 taken as "forever" no error would come; as one attempt, a `reconnecting` would).
+#[test]
+fn no_attempts_means_the_first_failure_is_the_error() {
+    init();
+    let port = free_port();
+    let mut run = Run::start(&live_sender(&format!(
+        "mode=rtmp url=rtmp://127.0.0.1:{port}/live/x reconnect-attempts=0 reconnect-interval=0.1"
+    )));
+    assert!(
+        run.until(Duration::from_secs(20), |r| !r.errors.is_empty()),
+        "{:?}",
+        run.states
+    );
+    let e = &run.errors[0];
+    assert!(e.contains("Connection refused"), "{e}");
+    assert!(e.contains("Fix: check that the server"), "{e}");
+    assert_eq!(run.count("reconnecting"), 0, "{:?}", run.states);
+    assert_eq!(run.states.last().map(|s| s.0.as_str()), Some("failed"));
+}
+
 fn srt_listener(port: u16, passphrase: Option<&str>) -> Peer {
     let mut uri = format!("srt://127.0.0.1:{port}?mode=listener");
     if let Some(p) = passphrase {

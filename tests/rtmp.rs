@@ -5,6 +5,7 @@ mod common;
 
 use common::nginx::nginx;
 use common::*;
+use gst::prelude::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -242,4 +243,38 @@ fn service_keys_with_their_own_query_reach_the_server_whole() {
     for s in ["FB-1234", secret, "s_bl=1", "Zz9q"] {
         assert!(!log.text().contains(s), "{s}: {}", log.text());
     }
+}
+
+/// nvencstreamsink publishes in 4096-byte RTMP chunks: rtmp2sink's default, RTMP's 128, made each 720p
+/// picture ~5 ms later through nginx-rtmp (benches/latency.rs, BENCHMARKS.md). Read from the chunk size
+/// rtmp2sink reports once nginx-rtmp has accepted the stream (0 before it connects).
+#[test]
+fn publishes_in_4096_byte_chunks() {
+    init();
+    let ng = nginx(None);
+    let url = format!("rtmp://127.0.0.1:{}/live/chunks", ng.port);
+    let mut run = live::Run::start(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         nvencstreamsink name=s include-silent-audio=off mode=rtmp url={url}"
+    ));
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(20)),
+        "{:?} {:?}",
+        run.states,
+        run.errors
+    );
+    let bin = run.sink().downcast::<gst::Bin>().expect("a bin");
+    let chunk_size = poll(Duration::from_secs(5), || {
+        let rtmp2sink = bin
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "rtmp2sink"))?;
+        let stats = rtmp2sink.property::<gst::Structure>("stats");
+        let size = stats.get::<u32>("out-chunk-size").ok()?;
+        (size != 0).then_some(size)
+    });
+    run.drain();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(chunk_size, Some(4096));
 }
