@@ -162,7 +162,7 @@ fn main() {
     drop(ng);
 
     let mut md = format!(
-        "## Glass-to-glass latency on loopback, against FFmpeg (issue #9)\n\n\
+        "## Glass-to-glass latency on loopback, against FFmpeg (issues #9, #20)\n\n\
          1280×720 at 30 fps, software H.264 (`{SETTINGS}`), video only, {seconds} s per run, first \
          {SKIP} decoded frames skipped. Latency = wall-clock time written into each picture as it leaves \
          the source, read back from the picture leaving the decoder on the receiving side, the same receivers for \
