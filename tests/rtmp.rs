@@ -75,6 +75,31 @@ fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
     assert!(frames(a) > 0, "{probe}");
 }
 
+/// `include-silent-audio=off`: with no audio pad linked the stream has no audio track at all (by
+/// default it carries silent AAC: `nginx_relays_h264_main_with_silent_aac`).
+#[test]
+fn without_silent_audio_the_stream_is_video_only() {
+    init();
+    let ng = nginx(None);
+    let url = format!("rtmp://127.0.0.1:{}/live/videoonly", ng.port);
+    let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
+    let log = run_launch(
+        &sender(
+            &format!("mode=rtmp url={url} include-silent-audio=off keyframe-interval=15"),
+            320,
+            240,
+            6,
+        ),
+        Duration::from_secs(30),
+    );
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let probe = player.join().expect("player");
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264", "{probe}");
+    assert!(frames(v) >= 60, "{probe}");
+    assert!(stream(&probe, "audio").is_null(), "{probe}");
+}
+
 fn auth_server(key: &str) -> (Peer, u16) {
     let port = free_port();
     let script = shared_reference().join("auth_server.py");

@@ -482,3 +482,92 @@ fn pictures_leave_whole_in_their_own_payloads() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `force-idr` (action signal): an IDR reaches the reader soon after the signal, in a stream whose
+/// keyframe interval (10 s) would not bring one. The reader (`srtsrc ! tsdemux ! h264parse`) marks
+/// each keyframe's arrival; the signal is sent once it has had 1.5 s of pictures.
+#[test]
+fn force_idr_brings_an_idr_to_the_reader_at_once() {
+    init();
+    let port = free_port();
+    let receiver = gst::parse::launch(&format!(
+        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux ! h264parse ! \
+         fakesink name=out sync=false async=false"
+    ))
+    .expect("receiver")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let keyframes = Arc::new(std::sync::Mutex::new(Vec::<std::time::Instant>::new()));
+    let pictures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (k, n) = (Arc::clone(&keyframes), Arc::clone(&pictures));
+    receiver
+        .by_name("out")
+        .and_then(|s| s.static_pad("sink"))
+        .expect("fakesink pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                n.fetch_add(1, Ordering::SeqCst);
+                if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                    k.lock().expect("lock").push(std::time::Instant::now());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    receiver
+        .set_state(gst::State::Playing)
+        .expect("receiver playing");
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(5)),
+        "srtsrc did not listen"
+    );
+    let sender = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         nvencstreamsink name=s include-silent-audio=off keyframe-interval=300 mode=srt \
+         url=srt://127.0.0.1:{port}?mode=caller&latency=60"
+    ))
+    .expect("sender")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    sender
+        .set_state(gst::State::Playing)
+        .expect("sender playing");
+    // 1.5 s of pictures at 30 fps.
+    let ran = poll(Duration::from_secs(15), || {
+        (pictures.load(Ordering::SeqCst) >= 45 && !keyframes.lock().expect("lock").is_empty())
+            .then_some(())
+    });
+    assert!(
+        ran.is_some(),
+        "the reader got {} pictures",
+        pictures.load(Ordering::SeqCst)
+    );
+    let before = keyframes.lock().expect("lock").len();
+    let signalled = std::time::Instant::now();
+    sender
+        .by_name("s")
+        .expect("nvencstreamsink")
+        .emit_by_name::<()>("force-idr", &[]);
+    let arrived = poll(Duration::from_secs(3), || {
+        keyframes
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|t| **t > signalled)
+            .copied()
+    });
+    let _ = sender.set_state(gst::State::Null);
+    let _ = receiver.set_state(gst::State::Null);
+    // The interval alone brought no keyframe after the first one(s) of the connection.
+    let last_before = keyframes.lock().expect("lock")[before - 1];
+    assert!(
+        signalled.duration_since(last_before) > Duration::from_secs(1),
+        "a keyframe came {:?} before the signal without it",
+        signalled.duration_since(last_before)
+    );
+    let delay = arrived.map(|t| t.duration_since(signalled));
+    eprintln!("force-idr: an IDR at the reader {delay:?} after the signal");
+    assert!(
+        delay.is_some_and(|d| d < Duration::from_millis(500)),
+        "IDR after force-idr: {delay:?}"
+    );
+}
