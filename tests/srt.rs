@@ -599,14 +599,20 @@ fn force_idr_brings_an_idr_to_the_reader_at_once() {
     );
 }
 
-/// AAC kbit/s an SRT reader receives from a sender with `audio-bitrate={kbps}` (white noise on the
-/// audio pad, so that the encoder has something to spend the bits on): the AAC payload bytes over the
-/// stream time they cover, from the reader's `tsdemux ! aacparse`.
-fn received_audio_kbps(kbps: u32) -> f64 {
+/// The kbit/s of `codec` (aac, mp3) an SRT reader receives from a sender with `audio-bitrate={kbps}`
+/// (white noise on the audio pad, so that the encoder has something to spend the bits on): the audio
+/// payload bytes over the stream time they cover, from the reader's `tsdemux ! aacparse` (or
+/// `mpegaudioparse`, which takes MPEG-1 audio only).
+fn received_audio_kbps(codec: &str, kbps: u32) -> f64 {
+    let parser = if codec == "mp3" {
+        "mpegaudioparse"
+    } else {
+        "aacparse"
+    };
     let port = free_port();
     let receiver = gst::parse::launch(&format!(
         "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux name=d \
-         d. ! audio/mpeg ! aacparse ! fakesink name=out sync=false async=false"
+         d. ! audio/mpeg ! {parser} ! fakesink name=out sync=false async=false"
     ))
     .expect("receiver")
     .downcast::<gst::Pipeline>()
@@ -637,7 +643,7 @@ fn received_audio_kbps(kbps: u32) -> f64 {
     );
     let log = run_launch(
         &format!(
-            "{} audio-codec=aac audio-bitrate={kbps} \
+            "{} audio-codec={codec} audio-bitrate={kbps} \
              audiotestsrc is-live=true wave=white-noise num-buffers=400 ! s.audio",
             sender(
                 &format!("mode=srt url=srt://127.0.0.1:{port}?mode=caller&latency=60"),
@@ -655,21 +661,21 @@ fn received_audio_kbps(kbps: u32) -> f64 {
         .zip(first)
         .map(|(e, f)| (e - f).seconds_f64())
         .unwrap_or(0.0);
-    assert!(span > 2.0, "{bytes} AAC bytes over {span} s");
+    assert!(span > 2.0, "{bytes} {codec} bytes over {span} s");
     bytes as f64 * 8.0 / span / 1000.0
 }
 
 /// `audio-bitrate` takes effect: the AAC a reader receives runs at the rate asked for, at 64 and at
-/// 192 kbit/s (were the property ignored, both would run at the encoder's default).
+/// 192 kbit/s (were the property ignored, both would run at the encoder's default), and MP3 too.
 #[test]
 fn audio_bitrate_is_the_rate_the_reader_receives() {
     init();
-    for kbps in [64, 192] {
-        let got = received_audio_kbps(kbps);
-        eprintln!("audio-bitrate={kbps}: {got:.1} kbit/s received");
+    for (codec, kbps) in [("aac", 64), ("aac", 192), ("mp3", 96)] {
+        let got = received_audio_kbps(codec, kbps);
+        eprintln!("{codec} audio-bitrate={kbps}: {got:.1} kbit/s received");
         assert!(
             (got - kbps as f64).abs() < kbps as f64 * 0.15,
-            "audio-bitrate={kbps}: received {got:.1} kbit/s of AAC"
+            "{codec} audio-bitrate={kbps}: received {got:.1} kbit/s"
         );
     }
 }
