@@ -75,6 +75,34 @@ fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
     assert!(frames(a) > 0, "{probe}");
 }
 
+/// `profile=baseline` end to end: what ffprobe reports on the player's side of nginx-rtmp (x264's
+/// baseline is the constrained one: no B-frames, no CABAC).
+#[test]
+fn nginx_relays_h264_constrained_baseline() {
+    init();
+    let ng = nginx(None);
+    let url = format!("rtmp://127.0.0.1:{}/live/baseline", ng.port);
+    let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
+    let log = run_launch(
+        &sender(
+            &format!(
+                "mode=rtmp url={url} profile=baseline include-silent-audio=off keyframe-interval=15"
+            ),
+            320,
+            240,
+            6,
+        ),
+        Duration::from_secs(30),
+    );
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let probe = player.join().expect("player");
+    let v = stream(&probe, "video");
+    assert_eq!(v["codec_name"], "h264", "{probe}");
+    assert_eq!(v["profile"], "Constrained Baseline", "{probe}");
+    assert_eq!(v["has_b_frames"], 0, "{probe}");
+    assert!(frames(v) >= 60, "{probe}");
+}
+
 /// `include-silent-audio=off`: with no audio pad linked the stream has no audio track at all (by
 /// default it carries silent AAC: `nginx_relays_h264_main_with_silent_aac`).
 #[test]
