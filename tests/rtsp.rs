@@ -1128,3 +1128,29 @@ fn audio_and_video_are_served_together_to_every_client() {
         assert!(frames(&video) >= 55, "{video}");
     }
 }
+
+/// `stream-url` (read-only, set once the element starts) is the URL clients open: rtspsrc given
+/// exactly that URL gets an IDR picture.
+#[test]
+fn stream_url_is_the_url_clients_open() {
+    init();
+    let port = free_port();
+    let run = live::Run::start(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         nvencstreamsink name=s include-silent-audio=off mode=rtsp-server port={port} stream-name=urlcheck"
+    ));
+    let url = poll(Duration::from_secs(10), || {
+        run.sink()
+            .property::<Option<String>>("stream-url")
+            .filter(|u| !u.is_empty())
+    })
+    .expect("stream-url set once playing");
+    assert!(
+        url.starts_with("rtsp://") && url.ends_with(&format!(":{port}/urlcheck")),
+        "{url}"
+    );
+    assert!(
+        first_idr(&url, Duration::from_secs(10)).is_some(),
+        "no IDR from {url}"
+    );
+}
