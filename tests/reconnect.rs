@@ -192,6 +192,65 @@ fn no_attempts_means_the_first_failure_is_the_error() {
     assert_eq!(run.states.last().map(|s| s.0.as_str()), Some("failed"));
 }
 
+/// Each `reconnecting` message says which attempt comes next and in how long: attempts 1, 2, 3 after
+/// `reconnect-interval` 0.2 s doubling each time (±20 % jitter) up to `reconnect-max-interval` 0.5 s,
+/// and the attempts really are that far apart (the next message comes after the delay announced).
+#[test]
+fn reconnecting_messages_carry_the_attempt_and_its_delay() {
+    init();
+    let port = free_port();
+    let mut run = Run::start(&live_sender(&format!(
+        "mode=rtmp url=rtmp://127.0.0.1:{port}/live/x reconnect-attempts=3 \
+         reconnect-interval=0.2 reconnect-max-interval=0.5"
+    )));
+    let mut seen = Vec::new();
+    assert!(run.until(Duration::from_secs(20), |r| {
+        while seen.len() < r.connection.len() {
+            seen.push(std::time::Instant::now());
+        }
+        !r.errors.is_empty()
+    }));
+    let reconnecting: Vec<(u32, u64, std::time::Instant)> = run
+        .connection
+        .iter()
+        .zip(&seen)
+        .filter(|(s, _)| {
+            s.value("state")
+                .ok()
+                .and_then(|v| {
+                    gst::glib::EnumValue::from_value(v).map(|(_, e)| e.nick() == "reconnecting")
+                })
+                .unwrap_or(false)
+        })
+        .map(|(s, t)| {
+            (
+                s.get::<u32>("attempt").expect("attempt"),
+                s.get::<u64>("delay").expect("delay"),
+                *t,
+            )
+        })
+        .collect();
+    let attempts: Vec<u32> = reconnecting.iter().map(|r| r.0).collect();
+    assert_eq!(attempts, [1, 2, 3], "{:?}", run.connection);
+    let delays: Vec<u64> = reconnecting.iter().map(|r| r.1).collect();
+    for (delay, nominal) in delays.iter().zip([200.0, 400.0, 500.0]) {
+        let d = *delay as f64;
+        assert!(
+            d >= nominal * 0.8 - 1.0 && d <= nominal * 1.2 + 1.0,
+            "delays {delays:?} for 200, 400, then the 500 ms cap, each ±20 %"
+        );
+    }
+    for pair in reconnecting.windows(2) {
+        let apart = pair[1].2.duration_since(pair[0].2);
+        assert!(
+            apart >= Duration::from_millis(pair[0].1) - Duration::from_millis(50),
+            "attempt {} came {apart:?} after a delay of {} ms was announced",
+            pair[1].0,
+            pair[0].1
+        );
+    }
+}
+
 fn srt_listener(port: u16, passphrase: Option<&str>) -> Peer {
     let mut uri = format!("srt://127.0.0.1:{port}?mode=listener");
     if let Some(p) = passphrase {

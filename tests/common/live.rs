@@ -9,6 +9,8 @@ pub struct Run {
     pub pipeline: gst::Pipeline,
     /// Connection states in the order posted, with the reason.
     pub states: Vec<(String, String)>,
+    /// The `nvencstreamsink-connection` messages themselves, in the order posted.
+    pub connection: Vec<gst::Structure>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
     pub stats: Option<gst::Structure>,
@@ -24,6 +26,7 @@ impl Run {
         Run {
             pipeline,
             states: Vec::new(),
+            connection: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
             stats: None,
@@ -62,6 +65,7 @@ impl Run {
                             .unwrap_or_default();
                         let reason = s.get::<String>("reason").unwrap_or_default();
                         self.states.push((state, reason));
+                        self.connection.push(s.to_owned());
                     } else if s.name() == "nvencstreamsink-stats" {
                         self.stats = Some(s.to_owned());
                     }
