@@ -66,11 +66,18 @@ fn describe(factory_name: &str) -> Value {
         .iter()
         .filter(|p| p.owner_type() == own)
     {
-        let default = p
-            .default_value()
-            .serialize()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        // A structure or caps property without a default holds NULL, which gst_value_serialize refuses
+        // with a CRITICAL: "" without asking.
+        let value = p.default_value();
+        let null = value
+            .get::<Option<gst::Structure>>()
+            .is_ok_and(|s| s.is_none())
+            || value.get::<Option<gst::Caps>>().is_ok_and(|c| c.is_none());
+        let default = if null {
+            String::new()
+        } else {
+            value.serialize().map(|s| s.to_string()).unwrap_or_default()
+        };
         let flags = p.flags();
         props.insert(
             p.name().to_string(),
