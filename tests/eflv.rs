@@ -130,7 +130,8 @@ fn h265_over_rtmp_to_ffmpeg7_keeps_every_frames_metadata() {
         90,
     ));
     let r = ffmpeg7::finish(reader, &dir, Duration::from_secs(30));
-    assert_video(&r, "hevc", "Main", 60);
+    // 81 of the 90 in every run here (those sent while the connection is made are dropped, not queued).
+    assert_video(&r, "hevc", "Main", 70);
     assert_eq!(r.audio.as_deref(), Some("aac"), "{}", r.log);
 
     // The SEI of every access unit survived FLV: one record per decoded frame, numbered in order,
@@ -168,7 +169,10 @@ fn av1_over_rtmp_to_ffmpeg7() {
         90,
     ));
     let r = ffmpeg7::finish(reader, &dir, Duration::from_secs(30));
-    assert_video(&r, "av1", "Main", 45);
+    // 60 of the 90 in every run here: the first GOP (keyframe-interval=30) never reaches FFmpeg's
+    // output, where H.265 loses only the ~9 frames sent while the connection is made (why AV1 loses
+    // the whole GOP is not understood yet). The count comes in GOPs: 55 fails on one more lost.
+    assert_video(&r, "av1", "Main", 55);
 }
 
 #[test]
@@ -202,7 +206,8 @@ fn h265_through_an_nginx_rtmp_relay() {
     ));
     drop(nginx);
     let r = ffmpeg7::finish(player, &dir, Duration::from_secs(30));
-    assert_video(&r, "hevc", "Main", 60);
+    // 114 of the 120 in every run here.
+    assert_video(&r, "hevc", "Main", 100);
 }
 
 /// Garbage where an AV1 temporal unit should be: an error that says what is wrong, no crash, no output.
