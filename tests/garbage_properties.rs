@@ -183,13 +183,77 @@ fn garbage_on_the_launch_line_is_a_parse_error_not_a_crash() {
             ("channels", "not a structure ("),
         ] {
             let launch = format!("fakesrc ! {factory} {prop}=\"{value}\"");
-            // Either the property does not exist on this element or the value does not parse: an error.
+            // Either the property does not exist on this element or the value does not parse: an
+            // error that names the property, never a pipeline with the value quietly dropped.
+            let has = gst::ElementFactory::make(factory)
+                .build()
+                .expect("element")
+                .find_property(prop)
+                .is_some();
+            let expected = if has {
+                format!("could not set property \"{prop}\"")
+            } else {
+                format!("no property \"{prop}\"")
+            };
             match gst::parse::launch(&launch) {
-                Err(e) => assert!(!e.to_string().is_empty()),
+                Err(e) => assert!(
+                    e.to_string().contains(&expected),
+                    "{launch}: {e} (wanted: {expected})"
+                ),
                 Ok(p) => {
                     let _ = p.set_state(gst::State::Null);
+                    panic!("{launch} was accepted");
                 }
             }
         }
+    }
+}
+
+/// One wrong value at a time on nvencstreamsink: the error names the property that holds it (and says
+/// how to fix it), not just some property of the element.
+#[test]
+fn each_wrong_value_is_an_error_naming_its_own_property() {
+    init();
+    for (props, names) in [
+        ("mode=rtmp url=gopher://example/x", &["url", "rtmp://"][..]),
+        ("destinations=gopher://example/x", &["destinations"][..]),
+        (
+            "mode=rtmp url=rtmp://h:99999/app/key",
+            &["url", "99999"][..],
+        ),
+        (
+            "mode=srt url=\"srt://127.0.0.1:9?mode=listener&passphrase=short\"",
+            &["passphrase"][..],
+        ),
+        (
+            "mode=srt url=\"srt://127.0.0.1:9?mode=boss\"",
+            &["mode=boss", "mode=listener"][..],
+        ),
+    ] {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=160,height=120 ! nvencstreamsink name=e {props}"
+        ))
+        .expect("launch")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
+        let _ = pipeline.set_state(gst::State::Playing);
+        let errors = errors_within(&pipeline, Duration::from_secs(2));
+        let _ = pipeline.set_state(gst::State::Null);
+        let e = errors
+            .iter()
+            .find(|(src, _)| src.ends_with("/e") || src.ends_with(":e"))
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("{props}: no error from nvencstreamsink: {errors:?}"));
+        for name in names {
+            assert!(
+                e.contains(name),
+                "{props}: the error does not say '{name}': {e}"
+            );
+        }
+        assert!(
+            e.contains("Fix") || e.contains("use "),
+            "{props}: no fix: {e}"
+        );
+        assert!(!e.contains("app/key"), "{props}: the stream key shown: {e}");
     }
 }
