@@ -679,3 +679,62 @@ fn audio_bitrate_is_the_rate_the_reader_receives() {
         );
     }
 }
+
+/// `num-slices` has its effect in the bitstream: every picture the SRT reader gets (`tsdemux !
+/// h264parse`, one access unit per buffer) holds exactly that many coded slices (NAL types 1 and 5).
+#[test]
+fn num_slices_is_the_slice_count_of_every_picture() {
+    init();
+    let port = free_port();
+    let receiver = gst::parse::launch(&format!(
+        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux ! h264parse ! \
+         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false async=false"
+    ))
+    .expect("receiver")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let slices = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let s = Arc::clone(&slices);
+    receiver
+        .by_name("out")
+        .and_then(|e| e.static_pad("sink"))
+        .expect("fakesink pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(m) = info.buffer().and_then(|b| b.map_readable().ok()) {
+                let n = m
+                    .windows(4)
+                    .filter(|w| w[..3] == [0, 0, 1] && matches!(w[3] & 0x1f, 1 | 5))
+                    .count();
+                s.lock().expect("lock").push(n);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    receiver
+        .set_state(gst::State::Playing)
+        .expect("receiver playing");
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(5)),
+        "srtsrc did not listen"
+    );
+    let log = run_launch(
+        &sender(
+            &format!(
+                "mode=srt url=srt://127.0.0.1:{port}?mode=caller&latency=60 num-slices=4 \
+                 include-silent-audio=off keyframe-interval=30"
+            ),
+            640,
+            360,
+            3,
+        ),
+        Duration::from_secs(30),
+    );
+    let _ = receiver.set_state(gst::State::Null);
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let slices = slices.lock().expect("lock");
+    assert!(slices.len() >= 60, "{} pictures received", slices.len());
+    assert!(
+        slices.iter().all(|&n| n == 4),
+        "slices per picture: {:?}",
+        &slices[..slices.len().min(40)]
+    );
+}

@@ -96,6 +96,12 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
     }
     if s.num_slices > 0 {
         options.push(format!("slices={}", s.num_slices));
+        if s.quality.low_latency() {
+            // tune=zerolatency turns on x264's sliced threads, which cut each picture into one slice
+            // per thread and ignore `slices` (2 slices per picture for num-slices=4 on 2 cores): as
+            // many threads as slices.
+            options.push(format!("threads={}", s.num_slices));
+        }
     }
     b.set_string("option-string", &options.join(":"));
     b.finish()
