@@ -224,7 +224,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         double("max-bitrate", "Max Bitrate",
             "Peak video bitrate for VBR modes (Mbit/s, up to 2000); 0 = twice avg-bitrate", e.max_bitrate),
         uint("num-slices", "Num Slices",
-            "Slices per picture; 0 = the encoder's default (one). NVENC needs GStreamer 1.28+", 0, 64, e.num_slices),
+            "Slices per picture; 0 = the encoder's default (NVENC: one; x264 with a low-latency quality: one per core). NVENC needs GStreamer 1.28+", 0, 64, e.num_slices),
         double("mux-rate", "Mux Rate",
             "SRT: constant MPEG-TS multiplex rate with null-packet padding (Mbit/s); 0 = variable (automatic)", d.mux_rate),
         uint("vbv-buffer-size", "VBV Buffer Size",
