@@ -298,9 +298,10 @@ pub(crate) fn upstream_is_live(pad: &gst::Pad) -> bool {
     pad.peer_query(&mut query) && query.result().0
 }
 
-/// A network sink (`rtmp2sink`, `srtsink`, webrtcsink's `appsink`s) holds each buffer until its running
-/// time plus the pipeline's latency (`sync=true`, with a 20 ms processing deadline). Behind a live
-/// source that wait delays every picture and paces nothing (the source and the encoder already run at
+/// A `sync=true` sink (webrtcsink's `appsink`s; 20 ms processing deadline) holds each buffer until its
+/// running time plus the pipeline's latency. (rtmp2sink and srtsink are `sync=true` too, but there the
+/// wait measured nothing: docs/FINDINGS.md.) Behind a live source that wait delays every picture and
+/// paces nothing (the source and the encoder already run at
 /// the frame rate; the receiver's buffer paces by timestamps): with a live source, `no_wait` is called
 /// at the first buffer into `element` (on its streaming thread, before that buffer is taken) to turn it
 /// off. Behind a non-live source (a file) the wait is what keeps the stream at real time, and stays.
