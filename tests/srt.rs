@@ -510,33 +510,27 @@ fn pictures_leave_whole_in_their_own_payloads() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// `force-idr` (action signal): an IDR reaches the reader soon after the signal, in a stream whose
-/// keyframe interval (10 s) would not bring one. The reader (`srtsrc ! tsdemux ! h264parse`) marks
-/// each keyframe's arrival; the signal is sent once it has had 1.5 s of pictures.
-#[test]
-fn force_idr_brings_an_idr_to_the_reader_at_once() {
-    init();
-    let port = free_port();
+/// An SRT listener on `port` read by `srtsrc ! {middle} ! fakesink`, playing and listening, with
+/// `on_buffer` called on every buffer that reaches the fakesink.
+fn srt_reader(
+    port: u16,
+    middle: &str,
+    on_buffer: impl Fn(&gst::BufferRef) + Send + Sync + 'static,
+) -> gst::Pipeline {
     let receiver = gst::parse::launch(&format!(
-        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux ! h264parse ! \
+        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! {middle} ! \
          fakesink name=out sync=false async=false"
     ))
     .expect("receiver")
     .downcast::<gst::Pipeline>()
     .expect("pipeline");
-    let keyframes = Arc::new(std::sync::Mutex::new(Vec::<std::time::Instant>::new()));
-    let pictures = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (k, n) = (Arc::clone(&keyframes), Arc::clone(&pictures));
     receiver
         .by_name("out")
-        .and_then(|s| s.static_pad("sink"))
+        .and_then(|e| e.static_pad("sink"))
         .expect("fakesink pad")
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
-                n.fetch_add(1, Ordering::SeqCst);
-                if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
-                    k.lock().expect("lock").push(std::time::Instant::now());
-                }
+                on_buffer(b);
             }
             gst::PadProbeReturn::Ok
         });
@@ -547,6 +541,25 @@ fn force_idr_brings_an_idr_to_the_reader_at_once() {
         wait_udp_bound(port, Duration::from_secs(5)),
         "srtsrc did not listen"
     );
+    receiver
+}
+
+/// `force-idr` (action signal): an IDR reaches the reader soon after the signal, in a stream whose
+/// keyframe interval (10 s) would not bring one. The reader (`srtsrc ! tsdemux ! h264parse`) marks
+/// each keyframe's arrival; the signal is sent once it has had 1.5 s of pictures.
+#[test]
+fn force_idr_brings_an_idr_to_the_reader_at_once() {
+    init();
+    let port = free_port();
+    let keyframes = Arc::new(std::sync::Mutex::new(Vec::<std::time::Instant>::new()));
+    let pictures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (k, n) = (Arc::clone(&keyframes), Arc::clone(&pictures));
+    let receiver = srt_reader(port, "tsdemux ! h264parse", move |b| {
+        n.fetch_add(1, Ordering::SeqCst);
+        if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            k.lock().expect("lock").push(std::time::Instant::now());
+        }
+    });
     let sender = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
          nvencstreamsink name=s include-silent-audio=off keyframe-interval=300 mode=srt \
@@ -610,36 +623,19 @@ fn received_audio_kbps(codec: &str, kbps: u32) -> f64 {
         "aacparse"
     };
     let port = free_port();
-    let receiver = gst::parse::launch(&format!(
-        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux name=d \
-         d. ! audio/mpeg ! {parser} ! fakesink name=out sync=false async=false"
-    ))
-    .expect("receiver")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
     let seen = Arc::new(std::sync::Mutex::new((0u64, None, None)));
     let s = Arc::clone(&seen);
-    receiver
-        .by_name("out")
-        .and_then(|e| e.static_pad("sink"))
-        .expect("fakesink pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                let mut s = s.lock().expect("lock");
-                s.0 += b.size() as u64;
-                if let Some(pts) = b.pts() {
-                    s.1.get_or_insert(pts);
-                    s.2 = Some(pts + b.duration().unwrap_or(gst::ClockTime::ZERO));
-                }
+    let receiver = srt_reader(
+        port,
+        &format!("tsdemux name=d d. ! audio/mpeg ! {parser}"),
+        move |b| {
+            let mut s = s.lock().expect("lock");
+            s.0 += b.size() as u64;
+            if let Some(pts) = b.pts() {
+                s.1.get_or_insert(pts);
+                s.2 = Some(pts + b.duration().unwrap_or(gst::ClockTime::ZERO));
             }
-            gst::PadProbeReturn::Ok
-        });
-    receiver
-        .set_state(gst::State::Playing)
-        .expect("receiver playing");
-    assert!(
-        wait_udp_bound(port, Duration::from_secs(5)),
-        "srtsrc did not listen"
+        },
     );
     let log = run_launch(
         &format!(
@@ -686,35 +682,20 @@ fn audio_bitrate_is_the_rate_the_reader_receives() {
 fn num_slices_is_the_slice_count_of_every_picture() {
     init();
     let port = free_port();
-    let receiver = gst::parse::launch(&format!(
-        "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux ! h264parse ! \
-         video/x-h264,stream-format=byte-stream,alignment=au ! fakesink name=out sync=false async=false"
-    ))
-    .expect("receiver")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
     let slices = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     let s = Arc::clone(&slices);
-    receiver
-        .by_name("out")
-        .and_then(|e| e.static_pad("sink"))
-        .expect("fakesink pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(m) = info.buffer().and_then(|b| b.map_readable().ok()) {
+    let receiver = srt_reader(
+        port,
+        "tsdemux ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au",
+        move |b| {
+            if let Ok(m) = b.map_readable() {
                 let n = m
                     .windows(4)
                     .filter(|w| w[..3] == [0, 0, 1] && matches!(w[3] & 0x1f, 1 | 5))
                     .count();
                 s.lock().expect("lock").push(n);
             }
-            gst::PadProbeReturn::Ok
-        });
-    receiver
-        .set_state(gst::State::Playing)
-        .expect("receiver playing");
-    assert!(
-        wait_udp_bound(port, Duration::from_secs(5)),
-        "srtsrc did not listen"
+        },
     );
     let log = run_launch(
         &sender(
