@@ -26,23 +26,24 @@ fn frames(s: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn nginx_relays_h264_main_with_silent_aac() {
-    init();
+/// What ffprobe reads through nginx-rtmp (3 s of stream time) from a 6 s 320x240 sender with
+/// `props` publishing to the stream `name`; the sender must end without an error.
+fn relayed(name: &str, props: &str) -> serde_json::Value {
     let ng = nginx(None);
-    let url = format!("rtmp://127.0.0.1:{}/live/cam1", ng.port);
+    let url = format!("rtmp://127.0.0.1:{}/live/{name}", ng.port);
     let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
     let log = run_launch(
-        &sender(
-            &format!("mode=rtmp url={url} profile=main keyframe-interval=15"),
-            320,
-            240,
-            6,
-        ),
+        &sender(&format!("mode=rtmp url={url} {props}"), 320, 240, 6),
         Duration::from_secs(30),
     );
     assert!(log.errors.is_empty(), "{}", log.text());
-    let probe = player.join().expect("player");
+    player.join().expect("player")
+}
+
+#[test]
+fn nginx_relays_h264_main_with_silent_aac() {
+    init();
+    let probe = relayed("cam1", "profile=main keyframe-interval=15");
     let v = stream(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
     assert_eq!(v["profile"], "Main", "{probe}");
@@ -80,22 +81,10 @@ fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
 #[test]
 fn nginx_relays_h264_constrained_baseline() {
     init();
-    let ng = nginx(None);
-    let url = format!("rtmp://127.0.0.1:{}/live/baseline", ng.port);
-    let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
-    let log = run_launch(
-        &sender(
-            &format!(
-                "mode=rtmp url={url} profile=baseline include-silent-audio=off keyframe-interval=15"
-            ),
-            320,
-            240,
-            6,
-        ),
-        Duration::from_secs(30),
+    let probe = relayed(
+        "baseline",
+        "profile=baseline include-silent-audio=off keyframe-interval=15",
     );
-    assert!(log.errors.is_empty(), "{}", log.text());
-    let probe = player.join().expect("player");
     let v = stream(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
     assert_eq!(v["profile"], "Constrained Baseline", "{probe}");
@@ -108,20 +97,7 @@ fn nginx_relays_h264_constrained_baseline() {
 #[test]
 fn without_silent_audio_the_stream_is_video_only() {
     init();
-    let ng = nginx(None);
-    let url = format!("rtmp://127.0.0.1:{}/live/videoonly", ng.port);
-    let player = rtmp_player(url.clone(), 3, 1, PLAYER_TIMES);
-    let log = run_launch(
-        &sender(
-            &format!("mode=rtmp url={url} include-silent-audio=off keyframe-interval=15"),
-            320,
-            240,
-            6,
-        ),
-        Duration::from_secs(30),
-    );
-    assert!(log.errors.is_empty(), "{}", log.text());
-    let probe = player.join().expect("player");
+    let probe = relayed("videoonly", "include-silent-audio=off keyframe-interval=15");
     let v = stream(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
     assert!(frames(v) >= 60, "{probe}");
