@@ -152,7 +152,7 @@ fn encoder_warnings_name_the_encoder() {
 #[test]
 fn stream_key_never_appears_in_errors_messages_or_logs() {
     init();
-    let logs = capture_logs(&[]);
+    let logs = capture_our_log_lines();
     let secret = "live_1234567_SECRETKEYabcdef";
     let password = "hunter2-password";
     // Nothing listens on port 9: connection refused, retried once (a warning), then an error.

@@ -298,7 +298,9 @@ fn metadata_in_order(encode: &str) {
 }
 
 /// mode=whip publishes to whipserversrc (gst-plugins-rs' WHIP server) with a bearer token; the server
-/// decodes frames. The token never appears on the sender's bus.
+/// decodes pictures whole (whipserversrc hands RTP on when downstream takes it: depayloaded, parsed and
+/// decoded here, so what is counted is pictures, not packets). The token never appears on the sender's
+/// bus.
 #[test]
 fn whip_publishes_to_a_whip_server() {
     if !in_loopback_netns("whip_publishes_to_a_whip_server") {
@@ -318,9 +320,14 @@ fn whip_publishes_to_a_whip_server() {
     server.add(&src).expect("add");
     let frames = Arc::new(AtomicU64::new(0));
     let f = Arc::clone(&frames);
-    receive_pads(&server, &src, "fakesink name=out sync=false", move |_| {
-        f.fetch_add(1, Ordering::SeqCst);
-    });
+    receive_pads(
+        &server,
+        &src,
+        "rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false",
+        move |_| {
+            f.fetch_add(1, Ordering::SeqCst);
+        },
+    );
     server
         .set_state(gst::State::Playing)
         .expect("whipserversrc playing");
@@ -339,7 +346,7 @@ fn whip_publishes_to_a_whip_server() {
     let _ = server.set_state(gst::State::Null);
     assert!(
         ok,
-        "{} frames reached the WHIP server",
+        "{} pictures decoded by the WHIP server",
         frames.load(Ordering::SeqCst)
     );
     assert!(run.count("connected") >= 1, "{:?}", run.states);

@@ -14,6 +14,9 @@ pub struct Run {
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
     pub stats: Option<gst::Structure>,
+    /// Every message read off the bus, as text: its type, source, structure, and for errors and warnings
+    /// the message and its debug string.
+    pub messages: Vec<String>,
 }
 
 impl Run {
@@ -30,6 +33,7 @@ impl Run {
             errors: Vec::new(),
             warnings: Vec::new(),
             stats: None,
+            messages: Vec::new(),
         }
     }
 
@@ -51,6 +55,7 @@ impl Run {
             let Some(msg) = bus.timed_pop(wait) else {
                 continue;
             };
+            self.messages.push(message_text(&msg));
             match msg.view() {
                 gst::MessageView::Element(e) => {
                     let Some(s) = e.structure() else { continue };
@@ -112,4 +117,21 @@ impl Drop for Run {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// A bus message as a user printing it would see it: type, source, structure, and for errors, warnings
+/// and infos the message and its debug string.
+pub fn message_text(msg: &gst::Message) -> String {
+    let detail = match msg.view() {
+        gst::MessageView::Error(e) => format!("{} {:?}", e.error(), e.debug()),
+        gst::MessageView::Warning(w) => format!("{} {:?}", w.error(), w.debug()),
+        gst::MessageView::Info(i) => format!("{} {:?}", i.error(), i.debug()),
+        _ => String::new(),
+    };
+    format!(
+        "{:?} from {:?}: {} {detail}",
+        msg.type_(),
+        msg.src().map(|s| s.path_string()),
+        msg.structure().map(|s| s.to_string()).unwrap_or_default()
+    )
 }

@@ -427,39 +427,24 @@ pub fn rtmp_player(
     })
 }
 
-/// The debug categories of tdstream's own code (every line it logs goes to one of them).
-pub const OUR_CATEGORIES: &[&str] = &[
-    "nvencstreamsink",
-    "rtspsharedserver",
-    "tdeflvmux",
-    "tdmetaembed",
-    "tdmetaextract",
-    "tdmetainject",
-    "tdwebrtcsupport",
-];
-
-/// Collects every debug line of tdstream's categories (at TRACE) and of `others` (at DEBUG), from now
-/// on, in this process. GStreamer's default log function is removed (the lines would be printed twice).
-pub fn capture_logs(others: &[&str]) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+/// Collects, from now on in this process, every debug line that tdstream's own code logs, in any
+/// category, with every category at level 7 (as under GST_DEBUG=*:7). Ours: logged from a Rust file of
+/// this workspace (cargo names those by their path in the workspace; crates from the registry and
+/// GStreamer's C code have other paths). GStreamer's default log function is removed (every line of
+/// GStreamer at level 7 would be printed).
+pub fn capture_our_log_lines() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let l = lines.clone();
-    for c in OUR_CATEGORIES {
-        gst::log::set_threshold_for_name(c, gst::DebugLevel::Trace);
-    }
-    for c in others {
-        gst::log::set_threshold_for_name(c, gst::DebugLevel::Debug);
-    }
-    let names: Vec<String> = OUR_CATEGORIES
-        .iter()
-        .chain(others)
-        .map(|c| c.to_string())
-        .collect();
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+    gst::log::set_default_threshold(gst::DebugLevel::Memdump);
     gst::log::set_active(true);
     gst::log::remove_default_log_function();
-    gst::log::add_log_function(move |cat, _level, _file, _func, _line, obj, msg| {
-        if names.iter().any(|n| n == cat.name()) {
+    gst::log::add_log_function(move |cat, _level, file, _func, line, obj, msg| {
+        let file = file.as_str();
+        let ours = file.ends_with(".rs") && (!file.starts_with('/') || file.starts_with(workspace));
+        if ours {
             let text = format!(
-                "{}: {} {:?}",
+                "{} {file}:{line}: {} {:?}",
                 cat.name(),
                 msg.get().map(|m| m.to_string()).unwrap_or_default(),
                 obj.map(|o| o.to_string())
@@ -468,4 +453,56 @@ pub fn capture_logs(others: &[&str]) -> std::sync::Arc<std::sync::Mutex<Vec<Stri
         }
     });
     lines
+}
+
+/// Decodes what `src` (a launch fragment ending in parsed H.264) gives for `window` after the pipeline
+/// is PLAYING; counts only pictures decoded whole (avdec_h264 output-corrupt=false) from the first
+/// keyframe on.
+pub fn decoded(src: String, window: Duration) -> std::thread::JoinHandle<u64> {
+    let r = decoded_with_gaps(src, window);
+    std::thread::spawn(move || r.join().expect("reader").0)
+}
+
+/// The same, with the longest time between two decoded pictures (after the first) as it arrived.
+pub fn decoded_with_gaps(
+    src: String,
+    window: Duration,
+) -> std::thread::JoinHandle<(u64, Duration)> {
+    std::thread::spawn(move || {
+        let launch =
+            format!("{src} ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false");
+        let pipeline = gst::parse::launch(&launch)
+            .unwrap_or_else(|e| panic!("{launch}: {e}"))
+            .downcast::<gst::Pipeline>()
+            .expect("pipeline");
+        let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let gaps = std::sync::Arc::new(std::sync::Mutex::new((
+            None::<std::time::Instant>,
+            Duration::ZERO,
+        )));
+        let (f, g) = (frames.clone(), gaps.clone());
+        pipeline
+            .by_name("out")
+            .and_then(|s| s.static_pad("sink"))
+            .expect("out pad")
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let now = std::time::Instant::now();
+                let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(last) = g.0 {
+                    g.1 = g.1.max(now - last);
+                }
+                g.0 = Some(now);
+                gst::PadProbeReturn::Ok
+            });
+        let started = std::time::Instant::now();
+        let log = run_pipeline(&pipeline, window, |_| started.elapsed() >= window);
+        let _ = pipeline.set_state(gst::State::Null);
+        let n = frames.load(std::sync::atomic::Ordering::Relaxed);
+        if n == 0 {
+            eprintln!("reader of {src} decoded nothing: {}", log.text());
+        }
+        let gap = gaps.lock().unwrap_or_else(|e| e.into_inner()).1;
+        (n, gap)
+    })
 }
