@@ -12,20 +12,6 @@ use std::time::Duration;
 /// Each ffprobe run at most 25 s, retried for up to 15 s.
 const PLAYER_TIMES: (Duration, Duration) = (Duration::from_secs(25), Duration::from_secs(15));
 
-fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
-    probe["streams"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["codec_type"] == kind))
-        .unwrap_or(&serde_json::Value::Null)
-}
-
-fn frames(s: &serde_json::Value) -> u64 {
-    s["nb_read_frames"]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// What ffprobe reads through nginx-rtmp (3 s of stream time) from a 6 s 320x240 sender with
 /// `props` publishing to the stream `name`; the sender must end without an error.
 fn relayed(name: &str, props: &str) -> serde_json::Value {
@@ -44,12 +30,12 @@ fn relayed(name: &str, props: &str) -> serde_json::Value {
 fn nginx_relays_h264_main_with_silent_aac() {
     init();
     let probe = relayed("cam1", "profile=main keyframe-interval=15");
-    let v = stream(&probe, "video");
+    let v = probed(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
     assert_eq!(v["profile"], "Main", "{probe}");
     assert_eq!(v["width"], 320);
-    assert!(frames(v) >= 60, "{probe}");
-    let a = stream(&probe, "audio");
+    assert!(frames_read(v) >= 60, "{probe}");
+    let a = probed(&probe, "audio");
     assert_eq!(a["codec_name"], "aac", "{probe}");
 }
 
@@ -67,13 +53,13 @@ fn nginx_relays_h264_high_with_mp3_from_the_audio_pad() {
     let log = run_launch(&launch, Duration::from_secs(30));
     assert!(log.errors.is_empty(), "{}", log.text());
     let probe = player.join().expect("player");
-    let v = stream(&probe, "video");
+    let v = probed(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
     assert_eq!(v["profile"], "High", "{probe}");
-    assert!(frames(v) >= 60, "{probe}");
-    let a = stream(&probe, "audio");
+    assert!(frames_read(v) >= 60, "{probe}");
+    let a = probed(&probe, "audio");
     assert_eq!(a["codec_name"], "mp3", "{probe}");
-    assert!(frames(a) > 0, "{probe}");
+    assert!(frames_read(a) > 0, "{probe}");
 }
 
 /// `profile=baseline` end to end: what ffprobe reports on the player's side of nginx-rtmp (x264's
@@ -85,11 +71,11 @@ fn nginx_relays_h264_constrained_baseline() {
         "baseline",
         "profile=baseline include-silent-audio=off keyframe-interval=15",
     );
-    let v = stream(&probe, "video");
+    let v = probed(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
     assert_eq!(v["profile"], "Constrained Baseline", "{probe}");
     assert_eq!(v["has_b_frames"], 0, "{probe}");
-    assert!(frames(v) >= 60, "{probe}");
+    assert!(frames_read(v) >= 60, "{probe}");
 }
 
 /// `include-silent-audio=off`: with no audio pad linked the stream has no audio track at all (by
@@ -98,10 +84,10 @@ fn nginx_relays_h264_constrained_baseline() {
 fn without_silent_audio_the_stream_is_video_only() {
     init();
     let probe = relayed("videoonly", "include-silent-audio=off keyframe-interval=15");
-    let v = stream(&probe, "video");
+    let v = probed(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
-    assert!(frames(v) >= 60, "{probe}");
-    assert!(stream(&probe, "audio").is_null(), "{probe}");
+    assert!(frames_read(v) >= 60, "{probe}");
+    assert!(probed(&probe, "audio").is_null(), "{probe}");
 }
 
 fn auth_server(key: &str) -> (Peer, u16) {
@@ -146,7 +132,7 @@ fn publish_auth_accepts_the_right_key() {
     );
     assert!(log.errors.is_empty(), "{}", log.text());
     let probe = player.join().expect("player");
-    assert!(frames(stream(&probe, "video")) >= 45, "{probe}");
+    assert!(frames_read(probed(&probe, "video")) >= 45, "{probe}");
 }
 
 #[test]
@@ -233,9 +219,9 @@ fn rtmps_to_a_certificate_nobody_trusts_is_final_at_once_and_tls_validation_flag
         log.warnings
     );
     let probe = player.join().expect("player");
-    let v = stream(&probe, "video");
+    let v = probed(&probe, "video");
     assert_eq!(v["codec_name"], "h264", "{probe}");
-    assert!(frames(v) >= 60, "{probe}");
+    assert!(frames_read(v) >= 60, "{probe}");
     assert!(!log.text().contains("tls-KEY-1"), "{}", log.text());
 }
 
@@ -268,7 +254,7 @@ fn service_keys_with_their_own_query_reach_the_server_whole() {
     );
     assert!(log.errors.is_empty(), "{}", log.text());
     let probe = player.join().expect("player");
-    assert!(frames(stream(&probe, "video")) >= 60, "{probe}");
+    assert!(frames_read(probed(&probe, "video")) >= 60, "{probe}");
     for s in ["FB-1234", secret, "s_bl=1", "Zz9q"] {
         assert!(!log.text().contains(s), "{s}: {}", log.text());
     }

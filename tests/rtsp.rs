@@ -89,11 +89,9 @@ fn probe(url: &str, tcp: bool) -> serde_json::Value {
     )
 }
 
+/// The frames ffprobe decoded of the first stream.
 fn frames(v: &serde_json::Value) -> u64 {
-    v["streams"][0]["nb_read_frames"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    frames_read(&v["streams"][0])
 }
 
 /// rtspsrc → decoder; returns (frames decoded within `run`, time to the first decoded frame).

@@ -330,6 +330,22 @@ pub fn ffprobe(args: &[&str], timeout: Duration) -> serde_json::Value {
     v
 }
 
+/// The first stream of `kind` ("video", "audio") in what ffprobe printed (`-show_streams`), or null.
+pub fn probed<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["codec_type"] == kind))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+/// The frames ffprobe decoded of `stream` (`-count_frames`), 0 if it did not say.
+pub fn frames_read(stream: &serde_json::Value) -> u64 {
+    stream["nb_read_frames"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Runs ffprobe again and again (each run bounded by `each`) until it reports at least `streams`
 /// streams or `total` passes: for a live peer that is only just coming up.
 pub fn ffprobe_until(

@@ -1,0 +1,240 @@
+//! What the README and `pipelines/` tell users to run, run as written: each launch script in
+//! `pipelines/` (as `sh pipelines/NAME.sh ARGS`, gst-launch-1.0 with the plugins this build made on
+//! GST_PLUGIN_PATH) with a real reader on the far side checking codec, profile, size and pictures, and
+//! the README's Python bus handler, pasted from the README into a GStreamer application in
+//! /usr/bin/python3. Not here: `pipelines/webrtc.sh` and `whip.sh` (a browser and a WHIP server: the
+//! same launch lines are what tests/webrtc.rs runs in-process) and the README's first screen
+//! (`./run demo` installs packages first).
+
+mod common;
+
+use common::ffmpeg7;
+use common::nginx::nginx;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PROBE_TIMES: (Duration, Duration) = (Duration::from_secs(25), Duration::from_secs(30));
+
+/// The plugins this build made (the test binary is in `<target>/debug/deps`, the plugins in
+/// `<target>/debug`), linked into a directory of their own to put on GST_PLUGIN_PATH: the NVENC stand-in
+/// (libtdnvencstandin.so, test-only) is beside them and must not be loaded, as a user would not have it.
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let built = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf();
+    let dir = tmpdir("plugins");
+    for lib in [
+        "libgsttdstream.so",
+        "libgsttdstreamrtsp.so",
+        "libgsttdstreamwebrtc.so",
+    ] {
+        let path = built.join(lib);
+        if path.exists() {
+            std::os::unix::fs::symlink(&path, dir.join(lib)).expect("symlink");
+        } else {
+            assert!(
+                lib == "libgsttdstreamwebrtc.so",
+                "{lib} is not in {}: build the workspace first (cargo build --workspace), as ./run test does",
+                built.display()
+            );
+        }
+    }
+    dir
+}
+
+/// `sh pipelines/NAME.sh ARGS` in the background with the plugins on GST_PLUGIN_PATH and a registry of
+/// its own; its output goes to files (returned for failure messages); killed by pid when dropped.
+fn script(name: &str, args: &[&str]) -> (Peer, PathBuf) {
+    let dir = tmpdir(&format!("script-{name}"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::fs::File::create(dir.join("output")).expect("output file");
+    let err = out.try_clone().expect("output file");
+    let peer = Peer::spawn(
+        name,
+        Command::new("sh")
+            .arg(root.join("pipelines").join(format!("{name}.sh")))
+            .args(args)
+            .current_dir(root)
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("GST_REGISTRY", dir.join("registry.bin"))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err)),
+    );
+    (peer, dir.join("output"))
+}
+
+fn output(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// ffprobe decoding 3 s of stream time from `url` (retried while the sender comes up).
+fn probe(url: String, streams: usize) -> serde_json::Value {
+    rtmp_player(url, 3, streams, PROBE_TIMES)
+        .join()
+        .expect("ffprobe")
+}
+
+/// The video stream of `probe`: its codec, profile and size as ffprobe reports them, and at least 60
+/// of the 90 pictures of 3 s decoded.
+fn assert_video(
+    probe: &serde_json::Value,
+    codec: &str,
+    profile: &str,
+    size: (u64, u64),
+    log: &Path,
+) {
+    let v = probed(probe, "video");
+    let context = || format!("{probe}\nscript: {}", output(log));
+    assert_eq!(v["codec_name"], codec, "{}", context());
+    assert_eq!(v["profile"], profile, "{}", context());
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(size.0), Some(size.1)),
+        "{}",
+        context()
+    );
+    assert!(frames_read(v) >= 60, "{}", context());
+}
+
+#[test]
+fn rtmp_sh_publishes_h264_high_and_aac_that_nginx_relays() {
+    let ng = nginx(None);
+    let (_sender, log) = script(
+        "rtmp",
+        &[&format!("rtmp://127.0.0.1:{}/live/STREAM-KEY", ng.port)],
+    );
+    let p = probe(format!("rtmp://127.0.0.1:{}/live/STREAM-KEY", ng.port), 2);
+    assert_video(&p, "h264", "High", (1280, 720), &log);
+    assert_eq!(probed(&p, "audio")["codec_name"], "aac", "{p}");
+}
+
+#[test]
+fn rtmp_h265_sh_publishes_enhanced_rtmp_h265_that_ffmpeg_7_decodes() {
+    let dir = tmpdir("rtmp-h265-sh");
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/STREAM-KEY");
+    // FFmpeg 7 as the server (Debian's FFmpeg 5.1 cannot read Enhanced RTMP), 3 s of input.
+    let reader = ffmpeg7::start(&["-listen", "1", "-t", "3", "-i", &url], &dir, None);
+    assert!(
+        wait_listening(port, Duration::from_secs(10)),
+        "FFmpeg 7 did not listen"
+    );
+    let (_sender, log) = script("rtmp-h265", &[&url]);
+    let r = ffmpeg7::finish(reader, &dir, Duration::from_secs(40));
+    let context = || format!("{}\nscript: {}", r.log, output(&log));
+    assert_eq!(r.codec, "hevc", "{}", context());
+    assert_eq!(r.profile, "Main", "{}", context());
+    assert_eq!((r.width, r.height), (1280, 720), "{}", context());
+    assert_eq!(r.audio.as_deref(), Some("aac"), "{}", context());
+    assert!(r.frames >= 60, "{} frames: {}", r.frames, context());
+}
+
+#[test]
+fn srt_listener_sh_is_read_by_a_caller() {
+    let port = free_port();
+    let (_sender, log) = script("srt-listener", &[&port.to_string()]);
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(20)),
+        "the listener did not bind {port}: {}",
+        output(&log)
+    );
+    let p = probe(
+        format!("srt://127.0.0.1:{port}?mode=caller&latency=120000"),
+        1,
+    );
+    // The script sets no profile: nvencstreamsink's default, main.
+    assert_video(&p, "h264", "Main", (1280, 720), &log);
+}
+
+#[test]
+fn srt_caller_sh_reaches_a_listener_with_its_passphrase() {
+    let port = free_port();
+    let passphrase = "change-me-please";
+    // ffprobe is the listener; the script calls it.
+    let reader = rtmp_player(
+        format!("srt://127.0.0.1:{port}?mode=listener&passphrase={passphrase}&pbkeylen=16&latency=200000"),
+        3,
+        1,
+        PROBE_TIMES,
+    );
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(10)),
+        "ffprobe did not listen on {port}"
+    );
+    let (_sender, log) = script("srt-caller", &[&format!("127.0.0.1:{port}"), passphrase]);
+    let p = reader.join().expect("ffprobe");
+    assert_video(&p, "hevc", "Main", (1280, 720), &log);
+}
+
+#[test]
+fn rtsp_server_sh_serves_two_named_streams_on_one_port() {
+    let port = free_port();
+    let (_sender, log) = script("rtsp-server", &[&port.to_string()]);
+    assert!(
+        wait_tcp(port, Duration::from_secs(20)),
+        "no RTSP server on {port}: {}",
+        output(&log)
+    );
+    let cam1 = probe(format!("rtsp://127.0.0.1:{port}/cam1"), 1);
+    assert_video(&cam1, "h264", "Main", (1280, 720), &log);
+    let cam2 = probe(format!("rtsp://127.0.0.1:{port}/cam2"), 1);
+    assert_video(&cam2, "hevc", "Main", (640, 360), &log);
+}
+
+/// The README's Python bus handler (the first ```python block), as written, in an application that
+/// streams over SRT: it prints the connection states and the stats.
+#[test]
+fn readme_python_bus_handler_runs_as_written() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let snippet = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a ```python block in README.md");
+    let dir = tmpdir("python-snippet");
+    let port = free_port();
+    let app = format!(
+        r#"import gi, sys
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst, GLib
+Gst.init(None)
+{snippet}
+pipeline = Gst.parse_launch("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+    "nvencstreamsink mode=srt url=srt://127.0.0.1:{port}?mode=listener stats-interval=200")
+loop = GLib.MainLoop()
+bus = pipeline.get_bus()
+bus.add_signal_watch()
+bus.connect("message", on_message)
+GLib.timeout_add(1500, loop.quit)
+pipeline.set_state(Gst.State.PLAYING)
+loop.run()
+pipeline.set_state(Gst.State.NULL)
+"#
+    );
+    std::fs::write(dir.join("app.py"), app).expect("app.py");
+    let (ok, out, err) = Peer::spawn(
+        "python3",
+        Command::new("/usr/bin/python3")
+            .arg(dir.join("app.py"))
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("GST_REGISTRY", dir.join("registry.bin"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .wait_output(Duration::from_secs(60));
+    assert!(ok, "{out}\n{err}");
+    // The listener waits for a caller; stats come every 200 ms with the frames counted.
+    assert!(out.contains("link connecting 0"), "{out}\n{err}");
+    let stats: Vec<&str> = out.lines().filter(|l| l.starts_with("encode ")).collect();
+    assert!(stats.len() >= 3, "{out}\n{err}");
+    assert!(
+        stats.iter().all(|l| l.ends_with("ms, dropped 0")),
+        "{out}\n{err}"
+    );
+}
