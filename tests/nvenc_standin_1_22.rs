@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::standin::{assert_exact_schema, serial, set_failure};
+use common::standin::{assert_exact_schema, set_failure};
 use common::*;
 use gst::prelude::*;
 use std::time::Duration;

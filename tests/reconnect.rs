@@ -8,7 +8,6 @@ use common::live::Run;
 use common::nginx::{nginx, nginx_at};
 use common::*;
 use gst::prelude::*;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A live 320x240 30 fps sender into `nvencstreamsink` for at most 2 minutes.
@@ -251,20 +250,6 @@ fn reconnecting_messages_carry_the_attempt_and_its_delay() {
     }
 }
 
-fn srt_listener(port: u16, passphrase: Option<&str>) -> Peer {
-    let mut uri = format!("srt://127.0.0.1:{port}?mode=listener");
-    if let Some(p) = passphrase {
-        uri.push_str(&format!("&passphrase={p}"));
-    }
-    Peer::spawn(
-        "srt-live-transmit",
-        Command::new("srt-live-transmit")
-            .args(["-q", &uri, "file://con"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-}
-
 #[test]
 fn srt_listener_absent_at_start_then_gone_and_back() {
     init();
@@ -277,7 +262,7 @@ fn srt_listener_absent_at_start_then_gone_and_back() {
         "{:?}",
         run.states
     );
-    let listener = srt_listener(port, None);
+    let listener = srt_listener(port, None, None);
     assert!(
         run.until_state("connected", 1, Duration::from_secs(20)),
         "{:?} {:?}",
@@ -291,7 +276,7 @@ fn srt_listener_absent_at_start_then_gone_and_back() {
         "the listener's departure was not noticed: {:?}",
         run.states
     );
-    let _listener = srt_listener(port, None);
+    let _listener = srt_listener(port, None, None);
     assert!(
         run.until_state("connected", 2, Duration::from_secs(20)),
         "{:?} {:?}",
@@ -307,7 +292,7 @@ fn srt_listener_absent_at_start_then_gone_and_back() {
 fn srt_wrong_passphrase_is_final_at_once() {
     init();
     let port = free_port();
-    let _listener = srt_listener(port, Some("the-right-passphrase"));
+    let _listener = srt_listener(port, Some("the-right-passphrase"), None);
     let wrong = "a-wrong-passphrase-789";
     let started = Instant::now();
     let mut run = Run::start(&live_sender(&format!(

@@ -9,13 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// These tests use the process-wide RTSP server registry and gst-rtsp-server's process-wide thread
-/// pool: they run one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static M: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    init();
-    M.lock().unwrap_or_else(|e| e.into_inner())
-}
+// These tests use the process-wide RTSP server registry and gst-rtsp-server's process-wide thread
+// pool: they run one at a time (`serial()`).
 
 /// A running sender pipeline, stopped when dropped.
 struct Sender {
@@ -241,6 +236,106 @@ fn late_joiner_decodes_at_once_despite_a_10_s_keyframe_interval() {
     assert!(
         first < Duration::from_millis(500),
         "first keyframe after {first:?}"
+    );
+}
+
+/// Four clients joining a playing stream (10 s GOP) 300 ms apart, behind an rtspsharedserver with
+/// `keyframe-min-interval` = `interval_ms`: how many IDRs the encoder made meanwhile (counted at the
+/// server's input) and when, after the first joiner started, each joiner saw its first IDR.
+fn four_joiners(interval_ms: u32) -> (usize, Vec<Duration>) {
+    let port = free_port();
+    let sender = start(
+        &format!(
+            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc tune=zerolatency key-int-max=300 ! h264parse ! identity name=k ! \
+             rtspsharedserver port={port} stream-name=km keyframe-min-interval={interval_ms}"
+        ),
+        1,
+    )
+    .expect("mount");
+    let url = sender.urls[0].clone();
+    // A watcher plays first (its own IDR is made before the count starts).
+    let watcher = std::thread::spawn({
+        let url = url.clone();
+        move || rtspsrc_frames(&url, "tcp", Duration::from_secs(6))
+    });
+    let idrs = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let i = idrs.clone();
+    sender
+        .pipeline
+        .by_name("k")
+        .and_then(|k| k.static_pad("src"))
+        .expect("identity k")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if info
+                .buffer()
+                .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT))
+            {
+                i.lock().unwrap().push(Instant::now());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    // The watcher's IDR has come and the rate limit it started is over.
+    assert!(
+        poll(Duration::from_secs(10), || (!idrs
+            .lock()
+            .unwrap()
+            .is_empty())
+        .then_some(()))
+        .is_some(),
+        "the watcher's IDR never came"
+    );
+    std::thread::sleep(Duration::from_millis(interval_ms as u64 + 500));
+    let start = Instant::now();
+    idrs.lock().unwrap().clear();
+    let joiners: Vec<_> = (0..4u64)
+        .map(|n| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300 * n));
+                let begun = Instant::now();
+                first_idr(&url, Duration::from_secs(5)).map(|t| begun + t - start)
+            })
+        })
+        .collect();
+    let firsts: Vec<Duration> = joiners
+        .into_iter()
+        .map(|j| {
+            j.join()
+                .expect("joiner")
+                .expect("a joiner got no IDR within 5 s")
+        })
+        .collect();
+    let made = idrs.lock().unwrap().len();
+    let _ = watcher.join();
+    (made, firsts)
+}
+
+/// `keyframe-min-interval`: joiners within the interval of an IDR share the next one instead of each
+/// making its own (encoder bitrate spent on IDRs), and without it each joiner makes one.
+#[test]
+fn joiners_within_keyframe_min_interval_share_one_idr() {
+    let _serial = serial();
+    let (shared, firsts) = four_joiners(2000);
+    println!("keyframe-min-interval=2000: {shared} IDRs, first IDR per joiner {firsts:?}");
+    // The first joiner's IDR at once, one more for the three that came within 2 s of it.
+    assert_eq!(shared, 2, "IDRs for four joiners: {firsts:?}");
+    assert!(firsts[0] < Duration::from_millis(500), "{firsts:?}");
+    let later: Vec<u128> = firsts[1..].iter().map(|t| t.as_millis()).collect();
+    let spread = later.iter().max().unwrap() - later.iter().min().unwrap();
+    assert!(
+        spread < 200,
+        "the later joiners saw different IDRs: {firsts:?}"
+    );
+    assert!(
+        firsts[1] >= Duration::from_millis(1800),
+        "the second IDR came before the interval was over: {firsts:?}"
+    );
+    let (each, firsts) = four_joiners(0);
+    println!("keyframe-min-interval=0: {each} IDRs, first IDR per joiner {firsts:?}");
+    assert_eq!(
+        each, 4,
+        "IDRs for four joiners without a minimum interval: {firsts:?}"
     );
 }
 

@@ -32,6 +32,16 @@ pub fn init() {
 }
 
 /// A port the OS just handed out (TCP and UDP both free at the time of the call).
+/// Registers the plugins and holds a process-wide lock: tests that must not overlap in one process
+/// (under plain `cargo test`; nextest gives each test a process of its own) take it first. The RTSP
+/// tests (one shared server per port and process), the stand-in tests (the failure mode is a process-wide
+/// environment variable).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static M: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    init();
+    M.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn free_port() -> u16 {
     for _ in 0..50 {
         let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");

@@ -1,13 +1,6 @@
 //! Shared by the two stand-in test files (one schema section per process).
 
 use gst::prelude::*;
-use std::sync::{Mutex, MutexGuard};
-
-/// Tests that change the stand-in's failure mode (a process-wide environment variable) run one at a time.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static M: Mutex<()> = Mutex::new(());
-    M.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 pub fn set_failure(mode: Option<&str>) {
     match mode {
