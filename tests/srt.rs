@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use gst::prelude::*;
+use gsttdstream::meta::sei::{self, Codec, Framing};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -717,5 +718,230 @@ fn num_slices_is_the_slice_count_of_every_picture() {
         slices.iter().all(|&n| n == 4),
         "slices per picture: {:?}",
         &slices[..slices.len().min(40)]
+    );
+}
+
+/// One NAL unit as received: its type, the first byte of its payload (the SEI payload type), the unit.
+type Nal = (u8, u8, Vec<u8>);
+
+/// Every access unit the SRT reader gets (`tsdemux ! h26xparse`, byte-stream, one per buffer) from a
+/// `seconds` 320x240 caller with `props` (and `video-codec=h265` for H.265), as (NAL unit type, first
+/// payload byte, the NAL unit) per NAL unit; with what the sender's bus said.
+fn received_nal_units(codec: Codec, props: &str, seconds: u32) -> (Vec<Vec<Nal>>, BusLog) {
+    init();
+    let port = free_port();
+    let aus = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let a = Arc::clone(&aus);
+    let (parse, video_codec) = match codec {
+        Codec::H264 => ("h264parse ! video/x-h264", "h264"),
+        Codec::H265 => ("h265parse ! video/x-h265", "h265"),
+    };
+    let receiver = srt_reader(
+        port,
+        &format!("tsdemux ! {parse},stream-format=byte-stream,alignment=au"),
+        move |b| {
+            if let Ok(m) = b.map_readable() {
+                let header = if codec == Codec::H264 { 1 } else { 2 };
+                let units = sei::nal_units(Framing::ByteStream, &m)
+                    .iter()
+                    .filter(|u| u.end > u.nal + header)
+                    .map(|u| {
+                        let kind = match codec {
+                            Codec::H264 => m[u.nal] & 0x1f,
+                            Codec::H265 => (m[u.nal] >> 1) & 0x3f,
+                        };
+                        (kind, m[u.nal + header], m[u.nal..u.end].to_vec())
+                    })
+                    .collect();
+                a.lock().expect("lock").push(units);
+            }
+        },
+    );
+    let log = run_launch(
+        &sender(
+            &format!(
+                "mode=srt url=srt://127.0.0.1:{port}?mode=caller&latency=60 \
+                 include-silent-audio=off video-codec={video_codec} {props}"
+            ),
+            320,
+            240,
+            seconds,
+        ),
+        Duration::from_secs(seconds as u64 + 25),
+    );
+    let _ = receiver.set_state(gst::State::Null);
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let aus = aus.lock().expect("lock").clone();
+    assert!(
+        aus.len() >= seconds as usize * 25,
+        "{} pictures received",
+        aus.len()
+    );
+    (aus, log)
+}
+
+/// The encoder's own account of its settings: the options string x264 or x265 writes into its first
+/// picture (a user-data SEI), as the reader received it, split into words; with the
+/// sender's warnings.
+fn encoder_options(codec: Codec, props: &str) -> (Vec<String>, Vec<String>) {
+    // Told by what it says (x264 and x265 name themselves first), not by UUID.
+    let (sei_type, name) = match codec {
+        Codec::H264 => (6, "x264 "),
+        Codec::H265 => (39, "x265 "),
+    };
+    let (aus, log) = received_nal_units(codec, props, 2);
+    let text = aus
+        .iter()
+        .flatten()
+        .filter(|(kind, _, _)| *kind == sei_type)
+        .flat_map(|(_, _, nal)| sei::user_data(codec, nal))
+        .map(|(_, data)| String::from_utf8_lossy(&data).into_owned())
+        .find(|text| text.starts_with(name))
+        .unwrap_or_else(|| {
+            let first: Vec<Vec<(u8, u8, usize)>> = aus
+                .iter()
+                .take(2)
+                .map(|au| au.iter().map(|(k, f, n)| (*k, *f, n.len())).collect())
+                .collect();
+            panic!("the encoder's options SEI did not reach the reader; first pictures' units: {first:?}")
+        });
+    (
+        text.split_whitespace().map(str::to_string).collect(),
+        log.warnings,
+    )
+}
+
+fn has_all(words: &[String], wanted: &[&str]) -> Result<(), String> {
+    match wanted.iter().find(|o| !words.iter().any(|w| w == *o)) {
+        Some(o) => Err(format!("no {o} in {words:?}")),
+        None => Ok(()),
+    }
+}
+
+/// `bitrate-mode`, `avg-bitrate`, `max-bitrate` and `vbv-buffer-size` reach the encoder as set: read
+/// back from the options the encoder writes into the stream the reader receives (rate control, bitrate,
+/// VBV peak rate and buffer in kbit/s and kbit, HRD and filler for real CBR). x264enc cannot take a
+/// peak above its bitrate: VBR there is said in a warning that names max-bitrate and the fix.
+#[test]
+fn rate_control_properties_are_what_the_encoder_writes_into_the_stream() {
+    let vbr = "bitrate-mode=vbr avg-bitrate=1 max-bitrate=3 vbv-buffer-size=500";
+    let (x265, _) = encoder_options(Codec::H265, vbr);
+    let x265_vbr = [
+        "rc=abr",
+        "bitrate=1000",
+        "vbv-maxrate=3000",
+        "vbv-bufsize=500",
+    ];
+    has_all(&x265, &x265_vbr).unwrap_or_else(|e| panic!("x265 VBR: {e}"));
+    assert!(x265.iter().any(|w| w == "no-strict-cbr"), "{x265:?}");
+    let (x264, warnings) = encoder_options(Codec::H264, vbr);
+    let x264_vbr = [
+        "bitrate=1000",
+        "vbv_maxrate=1000",
+        "vbv_bufsize=500",
+        "filler=0",
+    ];
+    has_all(&x264, &x264_vbr).unwrap_or_else(|e| panic!("x264 VBR: {e}"));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("max-bitrate: x264enc caps the peak rate") && w.contains("Fix:")),
+        "{warnings:?}"
+    );
+    let (x264, _) = encoder_options(Codec::H264, "bitrate-mode=cbr avg-bitrate=1.5");
+    let x264_cbr = [
+        "rc=cbr",
+        "bitrate=1500",
+        "vbv_maxrate=1500",
+        "nal_hrd=cbr",
+        "filler=1",
+    ];
+    has_all(&x264, &x264_cbr).unwrap_or_else(|e| panic!("x264 CBR: {e}"));
+    let (x265, _) = encoder_options(Codec::H265, "bitrate-mode=cbr avg-bitrate=1.5");
+    let x265_cbr = ["bitrate=1500", "vbv-maxrate=1500", "strict-cbr"];
+    has_all(&x265, &x265_cbr).unwrap_or_else(|e| panic!("x265 CBR: {e}"));
+}
+
+/// `intra-refresh-period`: a rolling intra refresh instead of keyframes. After the first picture no
+/// IDR reaches the reader, and each refresh wave starts with a recovery-point SEI (payload type 6);
+/// the same stream without it has an IDR every `keyframe-interval`.
+#[test]
+fn intra_refresh_replaces_keyframes_with_recovery_points() {
+    let idrs_and_recovery_points = |aus: &[Vec<Nal>]| {
+        let count = |f: &dyn Fn(&Nal) -> bool| aus.iter().filter(|au| au.iter().any(f)).count();
+        (
+            count(&|(kind, _, _)| *kind == 5),
+            count(&|(kind, first, _)| *kind == 6 && *first == 6),
+        )
+    };
+    let (refresh, _) = received_nal_units(
+        Codec::H264,
+        "intra-refresh-period=30 keyframe-interval=30",
+        4,
+    );
+    let (idrs, recovery) = idrs_and_recovery_points(&refresh);
+    assert!(idrs <= 1, "{idrs} IDRs with intra refresh");
+    assert!(
+        recovery >= 3,
+        "{recovery} recovery points in {} pictures",
+        refresh.len()
+    );
+    let (keyframes, _) = received_nal_units(Codec::H264, "keyframe-interval=30", 4);
+    let (idrs, _) = idrs_and_recovery_points(&keyframes);
+    assert!(idrs >= 3, "{idrs} IDRs without intra refresh");
+}
+
+/// `mux-rate`: the MPEG-TS multiplex runs at that constant rate, padded with null packets (PID
+/// 0x1FFF), whatever the video needs: measured at srtsrc's output over the stream's last 2 s.
+#[test]
+fn mux_rate_is_the_rate_the_reader_receives() {
+    init();
+    let port = free_port();
+    let got = Arc::new(std::sync::Mutex::new(Vec::<(
+        std::time::Instant,
+        usize,
+        usize,
+    )>::new()));
+    let g = Arc::clone(&got);
+    let receiver = srt_reader(port, "identity", move |b| {
+        if let Ok(m) = b.map_readable() {
+            let nulls = m
+                .chunks(188)
+                .filter(|p| p.len() == 188 && p[0] == 0x47 && (p[1] & 0x1f) == 0x1f && p[2] == 0xff)
+                .count();
+            g.lock()
+                .expect("lock")
+                .push((std::time::Instant::now(), m.len(), nulls));
+        }
+    });
+    let log = run_launch(
+        &sender(
+            &format!(
+                "mode=srt url=srt://127.0.0.1:{port}?mode=caller&latency=60 mux-rate=3 avg-bitrate=0.5"
+            ),
+            320,
+            240,
+            5,
+        ),
+        Duration::from_secs(30),
+    );
+    let _ = receiver.set_state(gst::State::Null);
+    assert!(log.errors.is_empty(), "{}", log.text());
+    let got = got.lock().expect("lock");
+    let last = got.last().expect("nothing received").0;
+    let window = std::time::Duration::from_secs(2);
+    let (bytes, nulls) = got
+        .iter()
+        .filter(|(t, _, _)| *t + window >= last)
+        .fold((0, 0), |(b, n), (_, len, nulls)| (b + len, n + nulls));
+    let mbps = bytes as f64 * 8.0 / window.as_secs_f64() / 1e6;
+    eprintln!("mux-rate=3 at 0.5 Mbit/s video: {mbps:.2} Mbit/s received, {nulls} null packets");
+    assert!(
+        (mbps - 3.0).abs() < 0.3,
+        "{mbps:.2} Mbit/s received for mux-rate=3"
+    );
+    assert!(
+        nulls * 188 * 2 > bytes,
+        "{nulls} null packets in {bytes} bytes"
     );
 }

@@ -72,7 +72,15 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
         }
         options.push("filler=1".into());
     } else {
-        options.push(format!("vbv-maxrate={}", s.max_kbps()));
+        // x264enc (1.22 to 1.26) sets the VBV peak rate to its `bitrate` after applying its
+        // option-string, so `vbv-maxrate` there has no effect: the peak is avg-bitrate.
+        warn_unsupported(
+            &mut b,
+            "max-bitrate",
+            "caps the peak rate at its bitrate (it sets its VBV rate after the option-string): \
+             bitrate-mode=vbr encodes at avg-bitrate without filler, the peak no higher. Fix: \
+             video-codec=h265 (x265 takes the peak) or NVENC for a peak above the average",
+        );
     }
     if s.keyframe_interval > 0 {
         b.set_number(

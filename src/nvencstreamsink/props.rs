@@ -222,7 +222,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         double("avg-bitrate", "Average Bitrate",
             "Average (CBR: constant) video bitrate (Mbit/s, 0.01 to 2000; checked at start)", e.avg_bitrate),
         double("max-bitrate", "Max Bitrate",
-            "Peak video bitrate for VBR modes (Mbit/s, up to 2000); 0 = twice avg-bitrate", e.max_bitrate),
+            "Peak video bitrate for VBR modes (Mbit/s, up to 2000); 0 = twice avg-bitrate. Not with x264 in software (x264enc caps the peak at its bitrate; a warning says so)", e.max_bitrate),
         uint("num-slices", "Num Slices",
             "Slices per picture; 0 = the encoder's default (NVENC: one; x264 with a low-latency quality: one per core). NVENC needs GStreamer 1.28+", 0, 64, e.num_slices),
         double("mux-rate", "Mux Rate",
