@@ -894,6 +894,38 @@ fn multicast_setup_answers_with_an_address_from_the_range() {
     assert!(frames(&unicast) > 0, "TCP next to multicast: {unicast}");
 }
 
+/// multicast=true, received: a client on a second host (a network namespace of its own joined by a
+/// veth pair, so it can bind the group's ports, which the server holds on its own host) plays the
+/// stream over multicast only (ffprobe `-rtsp_transport udp_multicast`) and decodes pictures.
+#[test]
+fn multicast_is_received_by_a_client_on_a_second_host() {
+    if !common::netns::in_loopback_netns("multicast_is_received_by_a_client_on_a_second_host") {
+        return;
+    }
+    let _serial = serial();
+    let port = free_port();
+    let sender = start(
+        &format!(
+            "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
+             x264enc tune=zerolatency key-int-max=30 ! h264parse ! \
+             rtspsharedserver port={port} stream-name=mc multicast=true \
+             multicast-range=239.255.77.10-239.255.77.20"
+        ),
+        1,
+    )
+    .expect("mount");
+    let client = common::netns::SecondHost::start(&format!(
+        "exec timeout 20 ffprobe -v error -of json -rtsp_transport udp_multicast -read_intervals %+#60 \
+         -count_frames -select_streams v:0 -show_streams rtsp://10.77.0.1:{port}/mc"
+    ));
+    let out = client.finish(Duration::from_secs(30));
+    drop(sender);
+    let json = out.find('{').map_or("", |i| &out[i..]);
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    assert_eq!(v["streams"][0]["codec_name"], "h264", "{out}");
+    assert!(frames(&v) >= 30, "over multicast: {out}");
+}
+
 /// A TCP client that stops reading (its socket buffers fill up) must not stall the other clients of
 /// the same shared media, nor the sending pipeline.
 #[test]

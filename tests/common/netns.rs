@@ -131,3 +131,67 @@ fn tc(args: &[&str], program: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `ip ARGS` (iproute2), which must succeed.
+pub fn ip(args: &[&str]) {
+    tc(args, "ip");
+}
+
+/// A second host for a test inside [`in_loopback_netns`]: a network namespace of its own, joined to
+/// this one by a veth pair (`here` at 10.77.0.1/24 on this side, 10.77.0.2/24 over there, multicast
+/// routed over it on both sides), running `script` (sh) there. Its output goes to a file; killed by
+/// pid when dropped.
+pub struct SecondHost {
+    pub peer: Peer,
+    pub output: std::path::PathBuf,
+}
+
+impl SecondHost {
+    pub fn start(script: &str) -> SecondHost {
+        assert!(
+            std::env::var_os("TDSTREAM_IN_NETNS").is_some(),
+            "a second host only inside in_loopback_netns"
+        );
+        ip(&[
+            "link", "add", "here", "type", "veth", "peer", "name", "there",
+        ]);
+        ip(&["addr", "add", "10.77.0.1/24", "dev", "here"]);
+        ip(&["link", "set", "here", "up"]);
+        ip(&["route", "add", "224.0.0.0/4", "dev", "here"]);
+        let dir = super::tmpdir("second-host");
+        let output = dir.join("output");
+        let out = std::fs::File::create(&output).expect("output file");
+        let err = out.try_clone().expect("output file");
+        // The other side waits for its end of the pair, sets it up, then runs the script.
+        let setup = "until ip link show there >/dev/null 2>&1; do sleep 0.05; done; \
+                     ip link set lo up && ip addr add 10.77.0.2/24 dev there && \
+                     ip link set there up && ip route add 224.0.0.0/4 dev there && ";
+        let peer = Peer::spawn(
+            "unshare --net (second host)",
+            Command::new("unshare")
+                .args(["--net", "sh", "-c"])
+                .arg(format!("{setup}{script}"))
+                .stdout(std::process::Stdio::from(out))
+                .stderr(std::process::Stdio::from(err)),
+        );
+        // unshare execs sh in the new namespace: move the far end there once it is in it.
+        let pid = peer.child.id().to_string();
+        let ours = std::fs::read_link("/proc/self/ns/net").expect("our network namespace");
+        let moved = super::poll(Duration::from_secs(5), || {
+            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+            (theirs != ours).then_some(())
+        });
+        assert!(
+            moved.is_some(),
+            "the second host has no network namespace of its own"
+        );
+        ip(&["link", "set", "there", "netns", &pid]);
+        SecondHost { peer, output }
+    }
+
+    /// Waits for the script to end, up to `timeout`; what it printed.
+    pub fn finish(self, timeout: Duration) -> String {
+        let _ = self.peer.wait_output(timeout);
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+}
