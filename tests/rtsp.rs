@@ -1253,3 +1253,43 @@ fn audio_and_video_are_served_together_to_every_client() {
         assert!(frames(&video) >= 55, "{video}");
     }
 }
+
+/// `stream-url` (read-only, set once the element starts) is the URL clients open: `rtsp://`, an address
+/// of this machine, the port and the stream name; rtspsrc given exactly that URL gets an IDR picture.
+/// Opened once the mount is fed (the `connected` message): the URL is known when the element starts,
+/// the mount a little later, and a client that comes in between gets 404.
+#[test]
+fn stream_url_is_the_url_clients_open() {
+    init();
+    let port = free_port();
+    let mut run = live::Run::start(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         nvencstreamsink name=s include-silent-audio=off mode=rtsp-server port={port} stream-name=urlcheck"
+    ));
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(15)),
+        "the mount was never fed: {:?} {:?}",
+        run.states,
+        run.errors
+    );
+    let url = run
+        .sink()
+        .property::<Option<String>>("stream-url")
+        .expect("stream-url once connected");
+    let host = url
+        .strip_prefix("rtsp://")
+        .and_then(|rest| rest.strip_suffix(&format!(":{port}/urlcheck")))
+        .unwrap_or_else(|| panic!("{url}: not rtsp://HOST:{port}/urlcheck"));
+    let address: std::net::IpAddr = host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .unwrap_or_else(|_| panic!("{url}: the host is not an address"));
+    assert!(
+        std::net::UdpSocket::bind((address, 0)).is_ok(),
+        "{url}: {address} is not an address of this machine"
+    );
+    assert!(
+        first_idr(&url, Duration::from_secs(10)).is_some(),
+        "no IDR from {url}"
+    );
+}

@@ -344,7 +344,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecString::builder("stream-url")
             .nick("Stream URL")
-            .blurb("Read-only: mode=rtsp-server: the URL clients open (this host's address, port, stream-name); otherwise the destination with secrets redacted. Set once the element starts")
+            .blurb("Read-only: mode=rtsp-server: the URL clients open (this host's address, port, stream-name); otherwise the destination with secrets redacted. Set once the element starts; RTSP clients can open it once connection-state is connected (the mount is live)")
             .read_only()
             .build(),
         glib::ParamSpecEnum::builder_with_default("connection-state", ConnectionState::Disconnected)

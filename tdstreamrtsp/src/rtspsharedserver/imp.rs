@@ -109,7 +109,7 @@ impl ObjectImpl for RtspSharedServer {
                     .build(),
                 glib::ParamSpecString::builder("url")
                     .nick("URL")
-                    .blurb("The stream's URL for clients, with this host's address when listening on all interfaces (read-only; set once the element starts)")
+                    .blurb("The stream's URL for clients, with this host's address when listening on all interfaces (read-only; set once the element starts; clients get 404 until the rtspsharedserver-mount message says the mount is live)")
                     .read_only()
                     .build(),
                 glib::ParamSpecBoolean::builder("multicast")
