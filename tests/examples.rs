@@ -1,16 +1,17 @@
 //! What the README and `pipelines/` tell users to run, run as written: each launch script in
 //! `pipelines/` (as `sh pipelines/NAME.sh ARGS`, gst-launch-1.0 with the plugins this build made on
-//! GST_PLUGIN_PATH) with a real reader on the far side checking codec, profile, size and pictures, and
-//! the README's Python bus handler, pasted from the README into a GStreamer application in
-//! /usr/bin/python3. Not here: `pipelines/webrtc.sh` and `whip.sh` (a browser and a WHIP server: the
-//! same launch lines are what tests/webrtc.rs runs in-process) and the README's first screen
-//! (`./run demo` installs packages first).
+//! GST_PLUGIN_PATH) with a real reader on the far side checking codec, profile, size and pictures; the
+//! README's Python bus handler, pasted from the README into a GStreamer application in
+//! /usr/bin/python3; and the README's first command, `./run demo`, read as it says. Not here:
+//! `pipelines/webrtc.sh` and `whip.sh` (a browser and a WHIP server: the same launch lines are what
+//! tests/webrtc.rs runs in-process), and the README's second command, `./run test`, which is CI.
 
 mod common;
 
 use common::ffmpeg7;
 use common::nginx::nginx;
 use common::*;
+use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -237,4 +238,95 @@ pipeline.set_state(Gst.State.NULL)
         stats.iter().all(|l| l.ends_with("ms, dropped 0")),
         "{out}\n{err}"
     );
+}
+
+/// The README's first command (`./run demo`), run as written with a port and a length of its own
+/// (DEMO_PORT, DEMO_SECONDS): it builds the plugin and streams over SRT; a caller reading it as the demo
+/// says (`srtsrc ! tsdemux ! tdmetaextract`) gets pictures whose metadata is the demo's: frame
+/// numbers in order, the channels `sine` and `ramp` of the demo's CSV row for that frame, and its table.
+/// (The `setup` step finds everything installed here; on a fresh machine it installs the packages.)
+#[test]
+fn readme_first_command_streams_the_demo_with_its_metadata() {
+    init();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let first = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.lines().next())
+        .and_then(|l| l.split('#').next())
+        .map(str::trim)
+        .expect("a ```sh block in README.md");
+    assert_eq!(first, "./run demo", "the README's first command changed");
+    let port = free_port();
+    let dir = tmpdir("demo");
+    let out = std::fs::File::create(dir.join("output")).expect("output file");
+    let err = out.try_clone().expect("output file");
+    let _demo = Peer::spawn(
+        "./run demo",
+        Command::new("sh")
+            .args(["-c", first])
+            .current_dir(root)
+            .env("DEMO_PORT", port.to_string())
+            .env("DEMO_SECONDS", "30")
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err)),
+    );
+    // The release build comes first (about a minute on 2 cores when nothing is built).
+    assert!(
+        wait_udp_bound(port, Duration::from_secs(200)),
+        "the demo did not listen on {port}: {}",
+        output(&dir.join("output"))
+    );
+    let reader = gst::parse::launch(&format!(
+        "srtsrc uri=srt://127.0.0.1:{port}?mode=caller ! tsdemux ! h264parse ! tdmetaextract ! \
+         fakesink name=out sync=false"
+    ))
+    .expect("reader")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    reader
+        .by_name("out")
+        .and_then(|o| o.static_pad("sink"))
+        .expect("out")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(Some(Ok(d))) = info
+                .buffer()
+                .map(|b| gsttdstream::meta::frame_meta::read(b))
+            {
+                g.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let log = run_pipeline(&reader, Duration::from_secs(20), |_| {
+        got.lock().unwrap_or_else(|e| e.into_inner()).len() >= 90
+    });
+    let _ = reader.set_state(gst::State::Null);
+    let got = got.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        got.len() >= 90,
+        "{} frames with metadata: {}",
+        got.len(),
+        log.text()
+    );
+    for w in got.windows(2) {
+        assert_eq!(w[1].frame, w[0].frame.map(|n| n + 1), "frames out of order");
+    }
+    for d in &got {
+        let n = d.frame.expect("frame number") as f64;
+        let sine = d.channel("sine").expect("sine")[0];
+        let ramp = d.channel("ramp").expect("ramp")[0];
+        assert!(
+            (sine - (n / 15.0).sin()).abs() < 1e-3,
+            "frame {n}: sine {sine}"
+        );
+        assert_eq!(ramp, n % 300.0, "frame {n}");
+        assert_eq!(
+            d.table,
+            vec![vec!["source", "videotestsrc"], vec!["demo", "tdstream"]]
+        );
+        assert!(d.capture_us.is_some(), "frame {n}: no capture time");
+    }
 }
