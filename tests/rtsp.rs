@@ -1135,10 +1135,14 @@ fn churning_and_garbage_clients_leave_the_server_serving() {
     while Instant::now() < until {
         let v = probe(&url, reads % 2 == 0);
         // 60 packets read. With clients joining all the time this one's keyframe request is merged with
-        // others (keyframe-min-interval) or waits for the next keyframe (1 s), the two cores are busy,
-        // and gst-rtsp-server's CRITICAL storm (docs/FINDINGS.md) takes its share: pictures must come
-        // (14 to 60 of them were decoded in our runs), not all of them.
-        assert!(frames(&v) >= 5, "a well-behaved client amid the churn: {v}");
+        // others (keyframe-min-interval) or waits for the next keyframe (1 s), and gst-rtsp-server's
+        // CRITICAL storm (docs/FINDINGS.md) takes its share. Alone on the machine (nextest
+        // threads-required) 51 to 60 pictures per read in every read of a run; beside another
+        // streaming test as few as 14, hence alone.
+        assert!(
+            frames(&v) >= 30,
+            "a well-behaved client amid the churn: {v}"
+        );
         reads += 1;
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             panic!("the pipeline failed: {msg:?}");
