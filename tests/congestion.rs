@@ -34,22 +34,14 @@ impl SrtReceiver {
             "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=200\" ! tsdemux ! h264parse ! \
              avdec_h264 output-corrupt=false ! fakesink name=out sync=false"
         );
-        let pipeline = gst::parse::launch(&launch)
-            .expect("receiver")
-            .downcast::<gst::Pipeline>()
-            .expect("pipeline");
+        let pipeline = pipeline(&launch);
         let pts = Arc::new(Mutex::new(Vec::new()));
         let p = pts.clone();
-        pipeline
-            .by_name("out")
-            .and_then(|s| s.static_pad("sink"))
-            .expect("fakesink pad")
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(t) = info.buffer().and_then(|b| b.pts()) {
-                    p.lock().unwrap().push(t.nseconds());
-                }
-                gst::PadProbeReturn::Ok
-            });
+        on_each_buffer(&pipeline, "out", "sink", move |b| {
+            if let Some(t) = b.pts() {
+                p.lock().unwrap().push(t.nseconds());
+            }
+        });
         pipeline
             .set_state(gst::State::Playing)
             .expect("receiver plays");

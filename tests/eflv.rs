@@ -48,22 +48,14 @@ fn metadata_of(file: &Path) -> Vec<gsttdstream::meta::wire::FrameData> {
         "filesrc location={} ! h265parse ! tdmetaextract ! fakesink name=out",
         file.display()
     );
-    let pipeline = gst::parse::launch(&launch)
-        .expect("receiver")
-        .downcast::<gst::Pipeline>()
-        .expect("pipeline");
+    let pipeline = pipeline(&launch);
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
-    pipeline
-        .by_name("out")
-        .and_then(|o| o.static_pad("sink"))
-        .expect("pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(Some(Ok(d))) = info.buffer().map(|b| frame_meta::read(b)) {
-                g.lock().unwrap().push(d);
-            }
-            gst::PadProbeReturn::Ok
-        });
+    on_each_buffer(&pipeline, "out", "sink", move |b| {
+        if let Some(Ok(d)) = frame_meta::read(b) {
+            g.lock().unwrap().push(d);
+        }
+    });
     let log = run_pipeline(&pipeline, Duration::from_secs(30), |_| false);
     let _ = pipeline.set_state(gst::State::Null);
     assert!(log.eos, "{}", log.text());

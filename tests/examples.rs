@@ -278,28 +278,17 @@ fn readme_first_command_streams_the_demo_with_its_metadata() {
         "the demo did not listen on {port}: {}",
         output(&dir.join("output"))
     );
-    let reader = gst::parse::launch(&format!(
+    let reader = pipeline(&format!(
         "srtsrc uri=srt://127.0.0.1:{port}?mode=caller ! tsdemux ! h264parse ! tdmetaextract ! \
          fakesink name=out sync=false"
-    ))
-    .expect("reader")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
+    ));
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let g = got.clone();
-    reader
-        .by_name("out")
-        .and_then(|o| o.static_pad("sink"))
-        .expect("out")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(Some(Ok(d))) = info
-                .buffer()
-                .map(|b| gsttdstream::meta::frame_meta::read(b))
-            {
-                g.lock().unwrap_or_else(|e| e.into_inner()).push(d);
-            }
-            gst::PadProbeReturn::Ok
-        });
+    on_each_buffer(&reader, "out", "sink", move |b| {
+        if let Some(Ok(d)) = gsttdstream::meta::frame_meta::read(b) {
+            g.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        }
+    });
     let log = run_pipeline(&reader, Duration::from_secs(20), |_| {
         got.lock().unwrap_or_else(|e| e.into_inner()).len() >= 90
     });

@@ -392,25 +392,17 @@ fn pictures_leave_whole_in_their_own_payloads() {
     let port = free_port();
     let dir = tmpdir("srt-payloads");
     let file = dir.join("received.ts");
-    let receiver = gst::parse::launch(&format!(
+    let receiver = pipeline(&format!(
         "srtsrc name=src uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! tsdemux ! tdmetaextract ! \
          avdec_h264 output-corrupt=false ! fakesink name=out sync=false"
-    ))
-    .expect("receiver")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
+    ));
     let messages = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
     let m = messages.clone();
-    receiver
-        .by_name("src")
-        .and_then(|s| s.static_pad("src"))
-        .expect("srtsrc pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(Ok(map)) = info.buffer().map(|b| b.map_readable()) {
-                m.lock().expect("lock").push(map.to_vec());
-            }
-            gst::PadProbeReturn::Ok
-        });
+    on_each_buffer(&receiver, "src", "src", move |b| {
+        if let Ok(map) = b.map_readable() {
+            m.lock().expect("lock").push(map.to_vec());
+        }
+    });
     let frames = count_buffers(&receiver, "out");
     receiver
         .set_state(gst::State::Playing)
@@ -518,23 +510,11 @@ fn srt_reader(
     middle: &str,
     on_buffer: impl Fn(&gst::BufferRef) + Send + Sync + 'static,
 ) -> gst::Pipeline {
-    let receiver = gst::parse::launch(&format!(
+    let receiver = pipeline(&format!(
         "srtsrc uri=srt://127.0.0.1:{port}?mode=listener latency=60 ! {middle} ! \
          fakesink name=out sync=false async=false"
-    ))
-    .expect("receiver")
-    .downcast::<gst::Pipeline>()
-    .expect("pipeline");
-    receiver
-        .by_name("out")
-        .and_then(|e| e.static_pad("sink"))
-        .expect("fakesink pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                on_buffer(b);
-            }
-            gst::PadProbeReturn::Ok
-        });
+    ));
+    on_each_buffer(&receiver, "out", "sink", on_buffer);
     receiver
         .set_state(gst::State::Playing)
         .expect("receiver playing");

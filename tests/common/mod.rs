@@ -199,6 +199,34 @@ pub fn srt_listener(port: u16, passphrase: Option<&str>, out: Option<&Path>) -> 
     peer
 }
 
+/// Parses `launch` into a pipeline; a launch line that does not parse fails the test with its error.
+pub fn pipeline(launch: &str) -> gst::Pipeline {
+    gst::parse::launch(launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline")
+}
+
+/// Calls `f` on every buffer that passes the pad `pad` of the element named `element` in `pipeline`,
+/// from now on.
+pub fn on_each_buffer(
+    pipeline: &gst::Pipeline,
+    element: &str,
+    pad: &str,
+    f: impl Fn(&gst::BufferRef) + Send + Sync + 'static,
+) {
+    pipeline
+        .by_name(element)
+        .and_then(|e| e.static_pad(pad))
+        .unwrap_or_else(|| panic!("no element {element} with a pad {pad}"))
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                f(b);
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
 /// How many buffers have passed the sink pad of `element` (named in `pipeline`), counted from now.
 pub fn count_buffers(
     pipeline: &gst::Pipeline,
@@ -206,14 +234,9 @@ pub fn count_buffers(
 ) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let c = count.clone();
-    pipeline
-        .by_name(element)
-        .and_then(|e| e.static_pad("sink"))
-        .unwrap_or_else(|| panic!("no element {element} with a sink pad"))
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
+    on_each_buffer(pipeline, element, "sink", move |_| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
     count
 }
 
@@ -495,32 +518,24 @@ pub fn decoded_with_gaps(
     window: Duration,
 ) -> std::thread::JoinHandle<(u64, Duration)> {
     std::thread::spawn(move || {
-        let launch =
-            format!("{src} ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false");
-        let pipeline = gst::parse::launch(&launch)
-            .unwrap_or_else(|e| panic!("{launch}: {e}"))
-            .downcast::<gst::Pipeline>()
-            .expect("pipeline");
+        let pipeline = pipeline(&format!(
+            "{src} ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false"
+        ));
         let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let gaps = std::sync::Arc::new(std::sync::Mutex::new((
             None::<std::time::Instant>,
             Duration::ZERO,
         )));
         let (f, g) = (frames.clone(), gaps.clone());
-        pipeline
-            .by_name("out")
-            .and_then(|s| s.static_pad("sink"))
-            .expect("out pad")
-            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let now = std::time::Instant::now();
-                let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(last) = g.0 {
-                    g.1 = g.1.max(now - last);
-                }
-                g.0 = Some(now);
-                gst::PadProbeReturn::Ok
-            });
+        on_each_buffer(&pipeline, "out", "sink", move |_| {
+            f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let now = std::time::Instant::now();
+            let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(last) = g.0 {
+                g.1 = g.1.max(now - last);
+            }
+            g.0 = Some(now);
+        });
         let started = std::time::Instant::now();
         let log = run_pipeline(&pipeline, window, |_| started.elapsed() >= window);
         let _ = pipeline.set_state(gst::State::Null);
