@@ -217,6 +217,14 @@ pub fn configure_aom(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encode
             "keyframe-interval",
         );
     }
+    // Measured (GStreamer 1.22's av1enc): an upstream force-key-unit event brings no keyframe.
+    warn_unsupported(
+        &mut b,
+        "force-idr",
+        "ignores keyframe requests: neither force-idr nor the keyframe that a reader joining or a \
+         reconnection asks for comes, and readers start at the next regular keyframe. Fix: a short \
+         keyframe-interval, or video-codec=h265 or NVENC for keyframes on demand",
+    );
     warn_av1_common(&mut b, s);
     b.finish()
 }
