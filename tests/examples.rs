@@ -2,9 +2,10 @@
 //! `pipelines/` (as `sh pipelines/NAME.sh ARGS`, gst-launch-1.0 with the plugins this build made on
 //! GST_PLUGIN_PATH) with a real reader on the far side checking codec, profile, size and pictures; the
 //! README's Python bus handler, pasted from the README into a GStreamer application in
-//! /usr/bin/python3; and the README's first command, `./run demo`, read as it says. Not here:
-//! `pipelines/webrtc.sh` and `whip.sh` (a browser and a WHIP server: the same launch lines are what
-//! tests/webrtc.rs runs in-process), and the README's second command, `./run test`, which is CI.
+//! /usr/bin/python3; and the README's first command, `./run demo`, read as it says. With the webrtc
+//! feature, `pipelines/webrtc.sh` (read by webrtcsrc through its own signalling server) and `whip.sh`
+//! (to whipserversrc), in loopback-only network namespaces. Not here: the README's second command,
+//! `./run test`, which is CI.
 
 mod common;
 
@@ -318,4 +319,147 @@ fn readme_first_command_streams_the_demo_with_its_metadata() {
         );
         assert!(d.capture_us.is_some(), "frame {n}: no capture time");
     }
+}
+
+/// `pipelines/whip.sh ENDPOINT TOKEN` publishes to whipserversrc (gst-plugins-rs' WHIP server, in this
+/// process), which decodes the pictures whole; in a loopback-only network namespace.
+#[cfg(feature = "webrtc")]
+#[test]
+fn whip_sh_publishes_pictures_a_whip_server_decodes() {
+    use common::webrtc::{ice_on_loopback, receive_pads, wait_for};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    if !common::netns::in_loopback_netns("whip_sh_publishes_pictures_a_whip_server_decodes") {
+        return;
+    }
+    init();
+    gsttdstream::transport::webrtc::ensure_elements();
+    // The script sets no ice-addresses (on a real network it needs none): an address for its ICE.
+    common::netns::add_an_address();
+    let port = free_port();
+    let server = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("whipserversrc")
+        .build()
+        .expect("whipserversrc");
+    src.property::<gst::glib::Object>("signaller")
+        .set_property("host-addr", format!("http://127.0.0.1:{port}"));
+    src.set_property("stun-server", None::<String>);
+    ice_on_loopback(&src);
+    server.add(&src).expect("add");
+    let pictures = std::sync::Arc::new(AtomicU64::new(0));
+    let p = pictures.clone();
+    receive_pads(
+        &server,
+        &src,
+        "rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false",
+        move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    server.set_state(gst::State::Playing).expect("server plays");
+    assert!(
+        wait_tcp(port, Duration::from_secs(10)),
+        "WHIP server not up"
+    );
+    let (_sender, log) = script(
+        "whip",
+        &[&format!("http://127.0.0.1:{port}/whip/endpoint"), "TOKEN-1"],
+    );
+    let ok = wait_for(Duration::from_secs(60), || {
+        pictures.load(Ordering::SeqCst) >= 60
+    });
+    let _ = server.set_state(gst::State::Null);
+    assert!(
+        ok,
+        "{} pictures decoded: {}",
+        pictures.load(Ordering::SeqCst),
+        output(&log)
+    );
+}
+
+/// `pipelines/webrtc.sh`: it starts tdstream-signalling (the one this build made) on its ports and
+/// registers the stream; webrtcsrc connecting to the signalling server decodes pictures carrying the
+/// script's metadata table. In a loopback-only network namespace (the script's fixed ports are free
+/// there).
+#[cfg(feature = "webrtc")]
+#[test]
+fn webrtc_sh_serves_pictures_with_metadata_through_its_signalling_server() {
+    use common::webrtc::{ice_on_loopback, receive_pads, wait_for};
+    if !common::netns::in_loopback_netns(
+        "webrtc_sh_serves_pictures_with_metadata_through_its_signalling_server",
+    ) {
+        return;
+    }
+    init();
+    gsttdstream::transport::webrtc::ensure_elements();
+    common::netns::add_an_address();
+    let built = std::env::current_exe()
+        .expect("test binary")
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf();
+    assert!(
+        built.join("tdstream-signalling").exists(),
+        "tdstream-signalling is not in {}: build the workspace with the webrtc feature first",
+        built.display()
+    );
+    std::env::set_var("TDSTREAM_BIN", &built);
+    let (_script, log) = script("webrtc", &[]);
+    assert!(
+        wait_tcp(8443, Duration::from_secs(20)),
+        "no signalling server on 8443: {}",
+        output(&log)
+    );
+    // A viewer that comes before the stream has registered waits for nothing (connect-to-first-producer
+    // looks at who is there): the stream registers once gst-launch plays, so a viewer that got no
+    // picture within 10 s is replaced by a new one, up to 6 times.
+    let viewer = || {
+        let rx = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("webrtcsrc")
+            .property("connect-to-first-producer", true)
+            .build()
+            .expect("webrtcsrc");
+        src.property::<gst::glib::Object>("signaller")
+            .set_property("uri", "ws://127.0.0.1:8443");
+        src.set_property("stun-server", None::<String>);
+        ice_on_loopback(&src);
+        rx.add(&src).expect("add");
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        receive_pads(
+            &rx,
+            &src,
+            "rtph264depay ! h264parse ! tdmetaextract ! avdec_h264 output-corrupt=false ! \
+             fakesink name=out sync=false",
+            move |b| {
+                if let Some(Ok(d)) = gsttdstream::meta::frame_meta::read(b) {
+                    g.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+                }
+            },
+        );
+        rx.set_state(gst::State::Playing).expect("receiver plays");
+        let count = || got.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if wait_for(Duration::from_secs(10), || count() > 0) {
+            wait_for(Duration::from_secs(30), || count() >= 60);
+        }
+        let _ = rx.set_state(gst::State::Null);
+        let got = got.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        got
+    };
+    let got = (0..6)
+        .map(|_| viewer())
+        .find(|got| !got.is_empty())
+        .unwrap_or_default();
+    assert!(
+        got.len() >= 60,
+        "{} pictures with metadata: {}",
+        got.len(),
+        output(&log)
+    );
+    assert!(
+        got.iter()
+            .all(|d| d.table == vec![vec!["demo".to_string(), "webrtc".to_string()]]),
+        "{:?}",
+        got.first()
+    );
 }

@@ -195,3 +195,19 @@ impl SecondHost {
         std::fs::read_to_string(&self.output).unwrap_or_default()
     }
 }
+
+/// An address besides loopback for this namespace (10.78.0.1 on one end of a veth pair whose other end
+/// is up too), for what ignores loopback: libnice gathers no ICE candidate on `lo`, so a WebRTC peer
+/// without `ice-addresses` finds none in a loopback-only namespace.
+pub fn add_an_address() {
+    assert!(
+        std::env::var_os("TDSTREAM_IN_NETNS").is_some(),
+        "an address only inside in_loopback_netns"
+    );
+    ip(&[
+        "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+    ]);
+    ip(&["addr", "add", "10.78.0.1/24", "dev", "lan0"]);
+    ip(&["link", "set", "lan0", "up"]);
+    ip(&["link", "set", "lan1", "up"]);
+}
