@@ -13,9 +13,11 @@ use std::time::Duration;
 
 /// A live 640×360 30 fps sender for `props`, endless (stopped when the run is dropped).
 fn live(props: &str) -> String {
-    format!(
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
-         timeoverlay ! nvencstreamsink name=s avg-bitrate=1 stats-interval=250 {props}"
+    test_pattern_into(
+        "timeoverlay !",
+        &format!("avg-bitrate=1 stats-interval=250 {props}"),
+        (640, 360),
+        0,
     )
 }
 

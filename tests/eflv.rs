@@ -29,10 +29,11 @@ fn assert_video(r: &Report, codec: &str, profile: &str, min_frames: usize) {
 
 /// A live 320x240 30 fps sender with per-frame metadata (frame number, capture time, a table).
 fn sender(props: &str, frames: u32) -> String {
-    format!(
-        "videotestsrc is-live=true pattern=ball num-buffers={frames} ! \
-         video/x-raw,width=320,height=240,framerate=30/1 ! tdmetainject table=\"source,eflv\" ! \
-         nvencstreamsink name=s {props}"
+    test_pattern_into(
+        "tdmetainject table=\"source,eflv\" !",
+        props,
+        (320, 240),
+        frames,
     )
 }
 

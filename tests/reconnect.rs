@@ -12,19 +12,12 @@ use std::time::{Duration, Instant};
 
 /// A live 320x240 30 fps sender into `nvencstreamsink` for at most 2 minutes.
 fn live_sender(props: &str) -> String {
-    format!(
-        "videotestsrc is-live=true pattern=ball num-buffers=3600 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
-         nvencstreamsink name=s reconnect-interval=0.5 reconnect-max-interval=1 stats-interval=250 {props}"
+    test_pattern_into(
+        "",
+        &format!("reconnect-interval=0.5 reconnect-max-interval=1 stats-interval=250 {props}"),
+        (320, 240),
+        3600,
     )
-}
-
-fn video_frames(probe: &serde_json::Value) -> u64 {
-    probe["streams"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["codec_type"] == "video"))
-        .and_then(|s| s["nb_read_frames"].as_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -117,7 +110,7 @@ fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
         "{seq:?}"
     );
     let probe = player.join().expect("player");
-    assert!(video_frames(&probe) >= 30, "{probe}");
+    assert!(frames_read(probed(&probe, "video")) >= 30, "{probe}");
     assert!(run.errors.is_empty(), "{:?}", run.errors);
 }
 

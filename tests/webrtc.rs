@@ -21,11 +21,13 @@ const SECONDS: u32 = 5;
 
 /// A live 640x360 test pattern with a tone into nvencstreamsink named `s`.
 fn sender(props: &str) -> String {
-    format!(
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
-         nvencstreamsink name=s ice-addresses=127.0.0.1 {props} \
-         audiotestsrc is-live=true wave=ticks ! s.audio"
-    )
+    let video = test_pattern_into(
+        "",
+        &format!("ice-addresses=127.0.0.1 {props}"),
+        (640, 360),
+        0,
+    );
+    format!("{video} audiotestsrc is-live=true wave=ticks ! s.audio")
 }
 
 /// Starts the sender and waits until it has registered with the signalling server.

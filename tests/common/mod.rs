@@ -394,13 +394,30 @@ pub fn ffprobe_until(
     })
 }
 
-/// Builds a launch line around `nvencstreamsink` props with a live test pattern.
-pub fn sender(props: &str, width: u32, height: u32, seconds: u32) -> String {
+/// A live 30 fps test pattern (videotestsrc pattern=ball) of `width`x`height`, `frames` pictures long
+/// (0 = endless), through `through` (a launch fragment ending in `!`, or nothing) into an
+/// nvencstreamsink named `s` with `props`: the sender of every streaming test.
+pub fn test_pattern_into(
+    through: &str,
+    props: &str,
+    (width, height): (u32, u32),
+    frames: u32,
+) -> String {
+    let length = if frames > 0 {
+        format!("num-buffers={frames}")
+    } else {
+        String::new()
+    };
     format!(
-        "videotestsrc is-live=true pattern=ball num-buffers={} ! video/x-raw,width={width},height={height},framerate=30/1 ! \
-         timeoverlay ! nvencstreamsink name=s {props}",
-        seconds * 30
+        "videotestsrc is-live=true pattern=ball {length} ! \
+         video/x-raw,width={width},height={height},framerate=30/1 ! {through} \
+         nvencstreamsink name=s {props}"
     )
+}
+
+/// `seconds` of a live test pattern with the time overlaid into nvencstreamsink with `props`.
+pub fn sender(props: &str, width: u32, height: u32, seconds: u32) -> String {
+    test_pattern_into("timeoverlay !", props, (width, height), seconds * 30)
 }
 
 /// Time from starting an H.264 `rtspsrc` client (TCP) to its first IDR picture (an access unit with a
