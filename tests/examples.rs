@@ -326,8 +326,8 @@ fn readme_first_command_streams_the_demo_with_its_metadata() {
 #[cfg(feature = "webrtc")]
 #[test]
 fn whip_sh_publishes_pictures_a_whip_server_decodes() {
-    use common::webrtc::{ice_on_loopback, receive_pads, wait_for};
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use common::webrtc::{wait_for, whip_server};
+    use std::sync::atomic::Ordering;
     if !common::netns::in_loopback_netns("whip_sh_publishes_pictures_a_whip_server_decodes") {
         return;
     }
@@ -336,30 +336,7 @@ fn whip_sh_publishes_pictures_a_whip_server_decodes() {
     // The script sets no ice-addresses (on a real network it needs none): an address for its ICE.
     common::netns::add_an_address();
     let port = free_port();
-    let server = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("whipserversrc")
-        .build()
-        .expect("whipserversrc");
-    src.property::<gst::glib::Object>("signaller")
-        .set_property("host-addr", format!("http://127.0.0.1:{port}"));
-    src.set_property("stun-server", None::<String>);
-    ice_on_loopback(&src);
-    server.add(&src).expect("add");
-    let pictures = std::sync::Arc::new(AtomicU64::new(0));
-    let p = pictures.clone();
-    receive_pads(
-        &server,
-        &src,
-        "rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false",
-        move |_| {
-            p.fetch_add(1, Ordering::SeqCst);
-        },
-    );
-    server.set_state(gst::State::Playing).expect("server plays");
-    assert!(
-        wait_tcp(port, Duration::from_secs(10)),
-        "WHIP server not up"
-    );
+    let (server, pictures) = whip_server(port);
     let (_sender, log) = script(
         "whip",
         &[&format!("http://127.0.0.1:{port}/whip/endpoint"), "TOKEN-1"],

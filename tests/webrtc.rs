@@ -9,7 +9,7 @@ mod common;
 
 use common::live::Run;
 use common::netns::in_loopback_netns;
-use common::webrtc::{ice_on_loopback, receive_pads, wait_for, Browser, Signalling};
+use common::webrtc::{ice_on_loopback, receive_pads, wait_for, whip_server, Browser, Signalling};
 use common::*;
 use gst::prelude::*;
 use gsttdstream::meta::frame_meta;
@@ -310,32 +310,7 @@ fn whip_publishes_to_a_whip_server() {
     init();
     gsttdstream::transport::webrtc::ensure_elements();
     let port = free_port();
-    let server = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("whipserversrc")
-        .build()
-        .expect("whipserversrc");
-    src.property::<gst::glib::Object>("signaller")
-        .set_property("host-addr", format!("http://127.0.0.1:{port}"));
-    src.set_property("stun-server", None::<String>);
-    ice_on_loopback(&src);
-    server.add(&src).expect("add");
-    let frames = Arc::new(AtomicU64::new(0));
-    let f = Arc::clone(&frames);
-    receive_pads(
-        &server,
-        &src,
-        "rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false",
-        move |_| {
-            f.fetch_add(1, Ordering::SeqCst);
-        },
-    );
-    server
-        .set_state(gst::State::Playing)
-        .expect("whipserversrc playing");
-    assert!(
-        wait_tcp(port, Duration::from_secs(10)),
-        "WHIP server not up"
-    );
+    let (server, frames) = whip_server(port);
 
     let mut run = Run::start(&sender(&format!(
         "mode=whip url=http://127.0.0.1:{port}/whip/endpoint bearer-token=tok-SECRET-42"

@@ -190,3 +190,36 @@ pub fn receive_pads(
         let _ = pad.link(&bin.static_pad("sink").expect("ghost pad"));
     });
 }
+
+/// whipserversrc (gst-plugins-rs' WHIP server) on 127.0.0.1:`port`, ICE on loopback, playing and
+/// listening, decoding what it receives whole (depayloaded, parsed, avdec_h264 output-corrupt=false):
+/// the returned counter is the pictures decoded.
+pub fn whip_server(port: u16) -> (gst::Pipeline, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let server = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("whipserversrc")
+        .build()
+        .expect("whipserversrc");
+    src.property::<gst::glib::Object>("signaller")
+        .set_property("host-addr", format!("http://127.0.0.1:{port}"));
+    src.set_property("stun-server", None::<String>);
+    ice_on_loopback(&src);
+    server.add(&src).expect("add");
+    let pictures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let p = pictures.clone();
+    receive_pads(
+        &server,
+        &src,
+        "rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false",
+        move |_| {
+            p.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    );
+    server
+        .set_state(gst::State::Playing)
+        .expect("whipserversrc playing");
+    assert!(
+        super::wait_tcp(port, Duration::from_secs(10)),
+        "WHIP server not up"
+    );
+    (server, pictures)
+}
