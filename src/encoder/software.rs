@@ -72,8 +72,8 @@ pub fn configure_x264(s: &EncoderSettings, schema: &dyn PropertySchema) -> Encod
         }
         options.push("filler=1".into());
     } else {
-        // x264enc (1.22 to 1.26) sets the VBV peak rate to its `bitrate` after applying its
-        // option-string, so `vbv-maxrate` there has no effect: the peak is avg-bitrate.
+        // x264enc (1.22 here, GStreamer's current source alike) sets the VBV peak rate to its
+        // `bitrate` after applying its option-string, so `vbv-maxrate` there has no effect.
         warn_unsupported(
             &mut b,
             "max-bitrate",
