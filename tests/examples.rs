@@ -360,7 +360,7 @@ fn whip_sh_publishes_pictures_a_whip_server_decodes() {
 #[cfg(feature = "webrtc")]
 #[test]
 fn webrtc_sh_serves_pictures_with_metadata_through_its_signalling_server() {
-    use common::webrtc::{ice_on_loopback, receive_pads, wait_for};
+    use common::webrtc::{receive_pads, wait_for};
     if !common::netns::in_loopback_netns(
         "webrtc_sh_serves_pictures_with_metadata_through_its_signalling_server",
     ) {
@@ -392,15 +392,7 @@ fn webrtc_sh_serves_pictures_with_metadata_through_its_signalling_server() {
     // picture within 10 s is replaced by a new one, up to 6 times.
     let viewer = || {
         let rx = gst::Pipeline::new();
-        let src = gst::ElementFactory::make("webrtcsrc")
-            .property("connect-to-first-producer", true)
-            .build()
-            .expect("webrtcsrc");
-        src.property::<gst::glib::Object>("signaller")
-            .set_property("uri", "ws://127.0.0.1:8443");
-        src.set_property("stun-server", None::<String>);
-        ice_on_loopback(&src);
-        rx.add(&src).expect("add");
+        let src = common::webrtc::viewer(&rx, "ws://127.0.0.1:8443");
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let g = got.clone();
         receive_pads(

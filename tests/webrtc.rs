@@ -9,7 +9,7 @@ mod common;
 
 use common::live::Run;
 use common::netns::in_loopback_netns;
-use common::webrtc::{ice_on_loopback, receive_pads, wait_for, whip_server, Browser, Signalling};
+use common::webrtc::{receive_pads, viewer, wait_for, whip_server, Browser, Signalling};
 use common::*;
 use gst::prelude::*;
 use gsttdstream::meta::frame_meta;
@@ -244,16 +244,8 @@ fn metadata_in_order(encode: &str) {
         });
 
     let rx = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("webrtcsrc")
-        .property("connect-to-first-producer", true)
-        .build()
-        .expect("webrtcsrc");
-    src.property::<gst::glib::Object>("signaller")
-        .set_property("uri", &sig.ws);
-    src.set_property("stun-server", None::<String>);
-    ice_on_loopback(&src);
+    let src = viewer(&rx, &sig.ws);
     let got: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
-    rx.add(&src).expect("add");
     let g = Arc::clone(&got);
     // Downstream takes RTP, so webrtcsrc hands RTP over (no decoding of its own): the video goes through
     // depayloader, parser, tdmetaextract and decoder; the metadata is read off the decoded frames.

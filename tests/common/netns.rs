@@ -57,10 +57,7 @@ pub struct Shaped;
 
 impl Shaped {
     pub fn new(rate: &str, limit: u32) -> Shaped {
-        assert!(
-            std::env::var_os("TDSTREAM_IN_NETNS").is_some(),
-            "shaping only inside in_loopback_netns"
-        );
+        require_netns("shaping");
         tc(&["link", "set", "lo", "mtu", "1500"], "ip");
         tc(
             &[
@@ -148,15 +145,8 @@ pub struct SecondHost {
 
 impl SecondHost {
     pub fn start(script: &str) -> SecondHost {
-        assert!(
-            std::env::var_os("TDSTREAM_IN_NETNS").is_some(),
-            "a second host only inside in_loopback_netns"
-        );
-        ip(&[
-            "link", "add", "here", "type", "veth", "peer", "name", "there",
-        ]);
-        ip(&["addr", "add", "10.77.0.1/24", "dev", "here"]);
-        ip(&["link", "set", "here", "up"]);
+        require_netns("a second host");
+        veth("here", "there", "10.77.0.1/24");
         ip(&["route", "add", "224.0.0.0/4", "dev", "here"]);
         let dir = super::tmpdir("second-host");
         let output = dir.join("output");
@@ -200,14 +190,22 @@ impl SecondHost {
 /// is up too), for what ignores loopback: libnice gathers no ICE candidate on `lo`, so a WebRTC peer
 /// without `ice-addresses` finds none in a loopback-only namespace.
 pub fn add_an_address() {
+    require_netns("an address");
+    veth("lan0", "lan1", "10.78.0.1/24");
+    ip(&["link", "set", "lan1", "up"]);
+}
+
+/// What changes the network may only run inside [`in_loopback_netns`] (never on the machine's own).
+fn require_netns(what: &str) {
     assert!(
         std::env::var_os("TDSTREAM_IN_NETNS").is_some(),
-        "an address only inside in_loopback_netns"
+        "{what} only inside in_loopback_netns"
     );
-    ip(&[
-        "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
-    ]);
-    ip(&["addr", "add", "10.78.0.1/24", "dev", "lan0"]);
-    ip(&["link", "set", "lan0", "up"]);
-    ip(&["link", "set", "lan1", "up"]);
+}
+
+/// A veth pair `here`–`there`, `here` up with `address` (CIDR).
+fn veth(here: &str, there: &str, address: &str) {
+    ip(&["link", "add", here, "type", "veth", "peer", "name", there]);
+    ip(&["addr", "add", address, "dev", here]);
+    ip(&["link", "set", here, "up"]);
 }

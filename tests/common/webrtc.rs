@@ -223,3 +223,18 @@ pub fn whip_server(port: u16) -> (gst::Pipeline, std::sync::Arc<std::sync::atomi
     );
     (server, pictures)
 }
+
+/// A webrtcsrc in `pipeline` that views the first producer of the signalling server at `uri`, without
+/// STUN, with ICE on loopback.
+pub fn viewer(pipeline: &gst::Pipeline, uri: &str) -> gst::Element {
+    let src = gst::ElementFactory::make("webrtcsrc")
+        .property("connect-to-first-producer", true)
+        .build()
+        .expect("webrtcsrc");
+    src.property::<gst::glib::Object>("signaller")
+        .set_property("uri", uri);
+    src.set_property("stun-server", None::<String>);
+    ice_on_loopback(&src);
+    pipeline.add(&src).expect("add");
+    src
+}
