@@ -13,6 +13,11 @@ pub fn in_loopback_netns(test: &str) -> bool {
     if std::env::var_os("TDSTREAM_IN_NETNS").is_some() {
         return true;
     }
+    // One namespaced test at a time in this binary: they stream in real time (browsers decoding, shaped
+    // links) and starve each other side by side. cargo-nextest runs each test in a process of its own
+    // (and these alone, .config/nextest.toml); this lock is for plain `cargo test`, which runs a binary's
+    // tests on threads.
+    let _one_at_a_time = super::serial();
     let exe = std::env::current_exe().expect("test binary");
     // A PID namespace too, whose first process is the test: when it ends (or is killed on the deadline),
     // the kernel ends every process it started (signalling server, browser) with it.
