@@ -44,7 +44,7 @@ struct Run {
 
 fn main() {
     bench::rerun_in_loopback_netns();
-    common::init();
+    common::init_webrtc();
     let seconds = bench::env_u32("WEBRTC_SECONDS", 10);
     let rounds = bench::env_u32("WEBRTC_ROUNDS", 3);
     let mut rows: Vec<Row> = [

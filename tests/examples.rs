@@ -248,7 +248,7 @@ pipeline.set_state(Gst.State.NULL)
 /// (The `setup` step finds everything installed here; on a fresh machine it installs the packages.)
 #[test]
 fn readme_first_command_streams_the_demo_with_its_metadata() {
-    init();
+    init_webrtc();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let first = readme
@@ -331,7 +331,7 @@ fn whip_sh_publishes_pictures_a_whip_server_decodes() {
     if !common::netns::in_loopback_netns("whip_sh_publishes_pictures_a_whip_server_decodes") {
         return;
     }
-    init();
+    init_webrtc();
     gsttdstream::transport::webrtc::ensure_elements();
     // The script sets no ice-addresses (on a real network it needs none): an address for its ICE.
     common::netns::add_an_address();
@@ -366,7 +366,7 @@ fn webrtc_sh_serves_pictures_with_metadata_through_its_signalling_server() {
     ) {
         return;
     }
-    init();
+    init_webrtc();
     gsttdstream::transport::webrtc::ensure_elements();
     common::netns::add_an_address();
     let built = std::env::current_exe()

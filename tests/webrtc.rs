@@ -32,7 +32,7 @@ fn sender(props: &str) -> String {
 
 /// Starts the sender and waits until it has registered with the signalling server.
 fn registered(launch: &str) -> Run {
-    init();
+    init_webrtc();
     let mut run = Run::start(launch);
     assert!(
         run.until_state("connected", 1, Duration::from_secs(20)),
@@ -299,7 +299,7 @@ fn whip_publishes_to_a_whip_server() {
     if !in_loopback_netns("whip_publishes_to_a_whip_server") {
         return;
     }
-    init();
+    init_webrtc();
     gsttdstream::transport::webrtc::ensure_elements();
     let port = free_port();
     let (server, frames) = whip_server(port);
@@ -327,7 +327,7 @@ fn whip_publishes_to_a_whip_server() {
 /// each state; when the server appears, it registers.
 #[test]
 fn no_signalling_server_is_retried_until_one_appears() {
-    init();
+    init_webrtc();
     let port = free_port();
     let mut run = Run::start(&sender(&format!(
         "mode=webrtc url=ws://127.0.0.1:{port} reconnect-interval=0.2 reconnect-max-interval=0.5"
@@ -362,7 +362,7 @@ fn no_signalling_server_is_retried_until_one_appears() {
 /// Settings browsers cannot play fail at start, naming the property and the fix.
 #[test]
 fn combinations_browsers_cannot_play_fail_at_start() {
-    init();
+    init_webrtc();
     for (props, expected) in [
         (
             "max-bframes=2",
@@ -432,7 +432,7 @@ fn whip_session_that_fails_after_the_answer_is_an_error_not_an_eos() {
     if !in_loopback_netns("whip_session_that_fails_after_the_answer_is_an_error_not_an_eos") {
         return;
     }
-    init();
+    init_webrtc();
     let port = free_port();
     let dir = tmpdir("whip-refuser");
     let out = dir.join("endpoint.log");

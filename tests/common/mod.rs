@@ -26,9 +26,21 @@ pub fn init() {
         gst::init().expect("gst::init");
         gsttdstream::plugin_register_static().expect("register tdstream");
         gsttdstreamrtsp::plugin_register_static().expect("register tdstreamrtsp");
-        #[cfg(feature = "webrtc")]
-        gsttdstreamwebrtc::plugin_register_static().expect("register tdstreamwebrtc");
     });
+}
+
+/// [`init`], and gst-plugins-rs' WebRTC elements (tdstream's WebRTC plugin, registered statically) for
+/// the tests that stream WebRTC or WHIP; without the webrtc feature, [`init`] alone. Only a test binary
+/// that calls this links that plugin (~35 MB of code in every test binary when [`init`] registered it).
+pub fn init_webrtc() {
+    init();
+    #[cfg(feature = "webrtc")]
+    {
+        static INIT: Once = Once::new();
+        INIT.call_once(|| {
+            gsttdstreamwebrtc::plugin_register_static().expect("register tdstreamwebrtc");
+        });
+    }
 }
 
 /// A port the OS just handed out (TCP and UDP both free at the time of the call).

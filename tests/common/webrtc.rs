@@ -23,6 +23,7 @@ impl Signalling {
     }
 
     pub fn start_on(port: u16) -> Signalling {
+        super::init_webrtc();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tdstream-signalling"));
         cmd.args(["--port", &port.to_string(), "--http-port", "0"])
             .stdout(Stdio::piped())
@@ -195,6 +196,7 @@ pub fn receive_pads(
 /// listening, decoding what it receives whole (depayloaded, parsed, avdec_h264 output-corrupt=false):
 /// the returned counter is the pictures decoded.
 pub fn whip_server(port: u16) -> (gst::Pipeline, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    super::init_webrtc();
     let server = gst::Pipeline::new();
     let src = gst::ElementFactory::make("whipserversrc")
         .build()
@@ -227,6 +229,7 @@ pub fn whip_server(port: u16) -> (gst::Pipeline, std::sync::Arc<std::sync::atomi
 /// A webrtcsrc in `pipeline` that views the first producer of the signalling server at `uri`, without
 /// STUN, with ICE on loopback.
 pub fn viewer(pipeline: &gst::Pipeline, uri: &str) -> gst::Element {
+    super::init_webrtc();
     let src = gst::ElementFactory::make("webrtcsrc")
         .property("connect-to-first-producer", true)
         .build()
