@@ -276,9 +276,10 @@ fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
             b
         ))
         .is_err()),
-        "destination B was not added: {:?} {:?}",
+        "destination B was not added: {:?} {:?} {:?}",
         run.states,
-        run.warnings
+        run.warnings,
+        run.errors
     );
     let first = srt_first_idr(
         &format!("srt://127.0.0.1:{b}?mode=caller&latency=80&passphrase={pass}"),
@@ -325,6 +326,77 @@ fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
     for text in run.warnings.iter().chain(&reasons) {
         assert!(!text.contains(pass), "{text}");
     }
+}
+
+/// A destination added while playing that cannot start (its SRT port is held by another program): a
+/// warning names it and why, and the destination already there streams on. (Before the fix, the new
+/// destination's elements were brought up before it was on the list, so its error was the element's
+/// and stopped every destination; one CI run saw it when another test's free_port() held the port.)
+#[test]
+fn a_destination_added_while_playing_that_cannot_start_stops_no_other() {
+    init();
+    let (a, b) = (free_port(), free_port());
+    let url_a = format!("srt://127.0.0.1:{a}?mode=listener&latency=80");
+    let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80");
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 destinations=\"{url_a}\""
+    )));
+    assert!(
+        run.until(Duration::from_secs(10), |r| r.stat_u64("frames-encoded")
+            >= 30),
+        "the sender did not encode"
+    );
+    let reader_a = decoded(
+        format!("srtsrc uri=\"srt://127.0.0.1:{a}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
+        Duration::from_secs(6),
+    );
+    assert!(
+        run.until_state("connected", 1, Duration::from_secs(5)),
+        "A's reader never connected: {:?}",
+        run.states
+    );
+    let held = std::net::UdpSocket::bind(("127.0.0.1", b)).expect("hold B's port");
+    run.sink()
+        .set_property("destinations", format!("{url_a} {url_b}"));
+    let taken = format!("127.0.0.1:{b} is taken by another program");
+    assert!(
+        run.until(Duration::from_secs(5), |r| r.warnings.iter().any(|w| w
+            .starts_with(&format!("destination 2 (srt) to {url_b}"))
+            && w.contains(&taken)
+            && w.contains("Fix: use another port in url"))),
+        "no warning naming destination B and its port: {:?} {:?} {:?}",
+        run.states,
+        run.warnings,
+        run.errors
+    );
+    assert!(
+        run.until(Duration::from_secs(2), |r| r
+            .states
+            .iter()
+            .any(|(s, why)| s == "disconnected" && why == "not started")),
+        "{:?}",
+        run.states
+    );
+    let n = reader_a.join().expect("reader A");
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert!(n >= 160, "A decoded {n} of ~180 while B failed to start");
+    assert_eq!(destination_stats(&run).len(), 1);
+    // The port free again, the same list set again starts B: a caller gets a keyframe at once.
+    drop(held);
+    run.sink()
+        .set_property("destinations", format!("{url_a} {url_b}"));
+    let first = srt_first_idr(
+        &format!("srt://127.0.0.1:{b}?mode=caller&latency=80"),
+        Duration::from_secs(10),
+    )
+    .expect("no keyframe reached B's caller after the retry");
+    assert!(
+        first < Duration::from_secs(1),
+        "B's first keyframe after {first:?}"
+    );
+    run.drain();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert_eq!(run.sink().current_state(), gst::State::Playing);
 }
 
 #[test]

@@ -66,8 +66,8 @@ pub struct Dest {
     pub branch: Option<Branch>,
     /// Everything this destination added to the element (its sub-bin, its buffers), to remove it.
     pub elements: Vec<gst::Element>,
-    /// The tee pads that feed it (video, audio).
-    pub tee_pads: Vec<gst::Pad>,
+    /// The tee pads that feed it (video, audio): linked once its elements are up.
+    pub tee_pads: Mutex<Vec<gst::Pad>>,
     pub counters: Arc<DestCounters>,
     pub state: Mutex<ConnectionState>,
     /// Its rates and shares, from readings of its counters every half second.
@@ -93,7 +93,7 @@ impl Dest {
             link: None,
             branch: None,
             elements: Vec::new(),
-            tee_pads: Vec::new(),
+            tee_pads: Mutex::default(),
             counters: Arc::default(),
             state: Mutex::new(ConnectionState::Disconnected),
             meter: Mutex::default(),

@@ -172,8 +172,9 @@ pub fn specs() -> Vec<glib::ParamSpec> {
              Each destination connects, reconnects (reconnect-*), buffers and drops on its own, so one that is down or \
              slow never stalls the others. When set, mode and url are not used; when empty (default), mode + url is the \
              one destination. Changed while PLAYING, destinations that appear start (with a keyframe for them), those \
-             that disappear stop and release their connection or port, unchanged ones are not touched. Reads back \
-             with secrets redacted")
+             that disappear stop and release their connection or port, unchanged ones are not touched; one that cannot \
+             start (its port taken) is named in a warning and left out, and setting destinations again retries it. \
+             Reads back with secrets redacted")
             .mutable_playing()
             .build(),
         uint("port", "Network Port",

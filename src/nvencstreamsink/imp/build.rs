@@ -173,12 +173,12 @@ impl NvencStreamSink {
     /// change brings all of it up).
     fn take_in(&self, added: Added, state: &mut State) -> Result<(), String> {
         let Added {
-            mut dest,
+            dest,
             built,
             pending,
         } = added;
         for (tee, queue) in &pending {
-            dest.tee_pads.push(link_tee(tee, queue)?);
+            lock(&dest.tee_pads).push(link_tee(tee, queue)?);
         }
         state.children.extend(dest.elements.iter().cloned());
         let dest = Arc::new(dest);

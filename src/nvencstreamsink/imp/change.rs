@@ -77,7 +77,7 @@ impl NvencStreamSink {
             (removed, added)
         };
         for dest in &removed {
-            self.remove_destination(dest);
+            self.remove_destination(dest, "removed");
         }
         for i in added {
             self.add_live(&plan, i);
@@ -91,8 +91,8 @@ impl NvencStreamSink {
         gst::info!(CAT, imp = self, "destinations changed while running");
     }
 
-    /// Builds destination `i` of `plan` while the element plays: its elements come up first, then it
-    /// is linked to the tees, waits for a keyframe (asked for at once) and is followed.
+    /// Builds destination `i` of `plan` while the element plays: on the list first, its elements come
+    /// up, then it is linked to the tees, waits for a keyframe (asked for at once) and is followed.
     fn add_live(&self, plan: &plan::Plan, i: usize) {
         let p = &plan.destinations[i];
         let id = match lock(&self.state).as_mut() {
@@ -107,7 +107,7 @@ impl NvencStreamSink {
         };
         let built = self.add_destination(plan, p, id, Feed::Tees(&tees));
         let Added {
-            mut dest,
+            dest,
             built,
             pending,
         } = match built {
@@ -122,25 +122,35 @@ impl NvencStreamSink {
                 return;
             }
         };
-        // Its elements come up first; it starts mid-GOP, so it waits for a keyframe.
-        if let Some(b) = &dest.branch {
-            b.gate.set_mode(GateMode::AwaitKeyframe);
-        }
-        for e in dest.elements.iter().rev() {
-            let _ = e.sync_state_with_parent();
-        }
-        for (tee, queue) in &pending {
-            match link_tee(tee, queue) {
-                Ok(pad) => dest.tee_pads.push(pad),
-                Err(e) => gst::warning!(CAT, imp = self, "destination not linked: {e}"),
-            }
-        }
+        // On the list before its elements come up, so that an error on the way up (its SRT port held by
+        // another program) is this destination's, a warning that names it, and not the element's error
+        // that stops every destination.
         let dest = Arc::new(dest);
         if let Some(s) = lock(&self.state).as_mut() {
             s.children.extend(dest.elements.iter().cloned());
             s.dests.push(Arc::clone(&dest));
         }
         self.destination_changed(id, ConnectionState::Connecting, 0, 0, "added");
+        // It starts mid-GOP, so it waits for a keyframe.
+        if let Some(b) = &dest.branch {
+            b.gate.set_mode(GateMode::AwaitKeyframe);
+        }
+        let up = dest
+            .elements
+            .iter()
+            .rev()
+            .all(|e| e.sync_state_with_parent().is_ok());
+        if !up {
+            // Its warning said why as it failed. Taken out again: setting `destinations` again retries it.
+            self.remove_destination(&dest, "not started");
+            return;
+        }
+        for (tee, queue) in &pending {
+            match link_tee(tee, queue) {
+                Ok(pad) => lock(&dest.tee_pads).push(pad),
+                Err(e) => gst::warning!(CAT, imp = self, "destination not linked: {e}"),
+            }
+        }
         self.follow(&dest, &built);
         if let Some(s) = lock(&self.state).as_ref() {
             if let (Some(monitor), Some(link)) = (&s.monitor, dest.link.clone()) {
@@ -158,8 +168,8 @@ impl NvencStreamSink {
 
     /// Stops a destination while the others play: unlinked from the tees when their pads are idle,
     /// its elements brought down (closing its connection, or its RTSP mount and port) and removed.
-    fn remove_destination(&self, dest: &Arc<Dest>) {
-        self.destination_changed(dest.id, ConnectionState::Disconnected, 0, 0, "removed");
+    fn remove_destination(&self, dest: &Arc<Dest>, reason: &str) {
+        self.destination_changed(dest.id, ConnectionState::Disconnected, 0, 0, reason);
         if let Some(s) = lock(&self.state).as_mut() {
             if let Some(m) = &s.monitor {
                 m.unfollow(dest.id);
@@ -167,7 +177,8 @@ impl NvencStreamSink {
             s.dests.retain(|d| d.id != dest.id);
             s.children.retain(|c| !dest.elements.contains(c));
         }
-        for pad in &dest.tee_pads {
+        let pads = std::mem::take(&mut *lock(&dest.tee_pads));
+        for pad in &pads {
             let (tx, rx) = std::sync::mpsc::channel();
             let probe = pad.add_probe(gst::PadProbeType::IDLE, move |pad, _| {
                 if let Some(peer) = pad.peer() {

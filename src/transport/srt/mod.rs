@@ -117,6 +117,9 @@ impl Destination for Srt {
                     .into(),
             ];
         }
+        if let Some(hint) = bind_hint(detail) {
+            return vec![hint];
+        }
         network_hint(detail).into_iter().map(String::from).collect()
     }
 
@@ -386,9 +389,37 @@ impl Srt {
     }
 }
 
+/// srtsink's own words when its socket cannot be bound (1.22: "Failed to open SRT: Cannot bind to
+/// 127.0.0.1:5000 - Connection setup failure: unable to create/configure SRT socket", in the debug
+/// text only; the error itself says "Could not open resource for writing."): the address and the fix.
+fn bind_hint(detail: &str) -> Option<String> {
+    const SAID: &str = "cannot bind to ";
+    let at = detail.to_ascii_lowercase().find(SAID)? + SAID.len();
+    let address = detail.get(at..)?.split_whitespace().next()?;
+    Some(format!(
+        "{address} is taken by another program (or is not an address of this machine). Fix: use \
+         another port in url, or stop the program that holds it"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_that_cannot_be_bound_is_named_with_the_fix() {
+        let debug = "Could not open resource for writing. ../ext/srt/gstsrtsink.c(160): \
+                     gst_srt_sink_start (): /GstPipeline:p/srtsink: Failed to open SRT: Cannot bind \
+                     to 127.0.0.1:41375 - Connection setup failure: unable to create/configure SRT socket";
+        let hint = bind_hint(debug).expect("a hint");
+        assert!(
+            hint.starts_with("127.0.0.1:41375 is taken by another program")
+                && hint.contains("Fix: use another port in url"),
+            "{hint}"
+        );
+        assert_eq!(bind_hint("Could not open resource for writing."), None);
+        assert_eq!(bind_hint("Cannot bind to "), None);
+    }
 
     #[test]
     fn caller_and_listener_statistics_are_summed() {
