@@ -328,6 +328,53 @@ fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
     }
 }
 
+/// At start, one of two destinations cannot start (its SRT port is held by another program): a warning
+/// names it, its port and the fix, and the other one streams. (Before, the element's state change
+/// failed with that warning only: every destination stopped, and gst-launch-1.0 said nothing but
+/// "Failed to set pipeline to PAUSED".)
+#[test]
+fn a_destination_that_cannot_start_at_start_stops_no_other() {
+    init();
+    let (a, b) = (free_port(), free_port());
+    let held = std::net::UdpSocket::bind(("127.0.0.1", b)).expect("hold B's port");
+    let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80");
+    let mut run = Run::start(&live(&format!(
+        "keyframe-interval=30 destinations=\"srt://127.0.0.1:{a}?mode=listener&latency=80 {url_b}\""
+    )));
+    let n = decoded(
+        format!("srtsrc uri=\"srt://127.0.0.1:{a}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
+        Duration::from_secs(3),
+    )
+    .join()
+    .expect("reader A");
+    drop(held);
+    run.drain();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    assert!(
+        n >= 75,
+        "A decoded {n} of ~90 beside a destination that did not start"
+    );
+    let taken = format!("127.0.0.1:{b} is taken by another program");
+    assert!(
+        run.warnings.iter().any(
+            |w| w.starts_with(&format!("destination 2 (srt) to {url_b}"))
+                && w.contains(&taken)
+                && w.contains("Fix: use another port in url")
+        ),
+        "{:?}",
+        run.warnings
+    );
+    assert!(
+        run.states
+            .iter()
+            .any(|(s, why)| s == "disconnected" && why == "not started"),
+        "{:?}",
+        run.states
+    );
+    assert_eq!(destination_stats(&run).len(), 1);
+    assert_eq!(run.sink().current_state(), gst::State::Playing);
+}
+
 /// A destination added while playing that cannot start (its SRT port is held by another program): a
 /// warning names it and why, and the destination already there streams on. (Before the fix, the new
 /// destination's elements were brought up before it was on the list, so its error was the element's

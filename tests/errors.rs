@@ -98,6 +98,24 @@ fn negative_and_absurd_bitrates() {
     assert!(e.contains("max-bitrate=-1"), "{e}");
 }
 
+/// An SRT listener whose port another program holds: the error names the address and the fix
+/// (srtsink itself says "Could not open resource for writing.").
+#[test]
+fn srt_listener_port_taken_names_the_port_and_fix() {
+    let port = free_port();
+    let _held = std::net::UdpSocket::bind(("127.0.0.1", port)).expect("hold the port");
+    let e = first_error(&format!(
+        "mode=srt url=srt://127.0.0.1:{port}?mode=listener"
+    ));
+    assert!(
+        e.contains(&format!(
+            "mode=srt to srt://127.0.0.1:{port}?mode=listener: "
+        )) && e.contains(&format!("127.0.0.1:{port} is taken by another program"))
+            && e.contains("Fix: use another port in url"),
+        "{e}"
+    );
+}
+
 #[test]
 fn webrtc_without_a_url_gives_an_example() {
     let e = first_error("mode=webrtc");

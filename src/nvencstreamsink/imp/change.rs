@@ -166,6 +166,29 @@ impl NvencStreamSink {
         }
     }
 
+    /// At start, with several destinations: those that failed on the way up (their error became a
+    /// warning naming them, see `isolate`) are taken out, so that the others can start. False when
+    /// none failed, or all did (then their error stands).
+    pub(super) fn leave_out_unstarted(&self) -> bool {
+        let failed: Vec<Arc<Dest>> = match lock(&self.state).as_ref() {
+            Some(s) if s.tees.is_some() => s
+                .dests
+                .iter()
+                .filter(|d| d.state() == ConnectionState::Failed)
+                .cloned()
+                .collect(),
+            _ => return false,
+        };
+        let all = lock(&self.state).as_ref().map_or(0, |s| s.dests.len());
+        if failed.is_empty() || failed.len() == all {
+            return false;
+        }
+        for dest in &failed {
+            self.remove_destination(dest, "not started");
+        }
+        true
+    }
+
     /// Stops a destination while the others play: unlinked from the tees when their pads are idle,
     /// its elements brought down (closing its connection, or its RTSP mount and port) and removed.
     fn remove_destination(&self, dest: &Arc<Dest>, reason: &str) {

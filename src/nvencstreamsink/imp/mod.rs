@@ -228,7 +228,17 @@ impl ElementImpl for NvencStreamSink {
             self.tearing_down
                 .store(false, std::sync::atomic::Ordering::SeqCst);
         }
-        let result = self.parent_change_state(transition);
+        let mut result = self.parent_change_state(transition);
+        if result.is_err()
+            && matches!(
+                transition,
+                gst::StateChange::NullToReady | gst::StateChange::ReadyToPaused
+            )
+            && self.leave_out_unstarted()
+        {
+            // The destinations that could not start (a warning named each) are out: the rest start.
+            result = self.parent_change_state(transition);
+        }
         if result.is_err() && transition == gst::StateChange::NullToReady
             || transition == gst::StateChange::ReadyToNull
         {

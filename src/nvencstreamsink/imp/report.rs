@@ -31,7 +31,7 @@ fn describe_network(state: &State, dest: &Dest, text: &str, detail: &str) -> Str
         format!("mode={} to {}: {text}", kind.mode.nick(), dest.shown)
     };
     for hint in dest.destination.hints(detail) {
-        out = format!("{out}. {hint}");
+        out = format!("{}. {hint}", out.trim_end_matches('.'));
     }
     out
 }
