@@ -246,41 +246,70 @@ fn a_destination_that_cannot_carry_the_encode_is_named_at_start() {
     assert!(!log.text().contains("SECRET-KEY") && !log.text().contains(":pw@"));
 }
 
-#[test]
-fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
+/// A sender whose one destination, A, is an SRT listener on a port of its own, once it encodes
+/// (`keyframe_interval` frames per GOP); A's port and URL, and a caller on A decoding for 6 s.
+fn streaming_to_one_listener(
+    keyframe_interval: u32,
+) -> (Run, u16, String, std::thread::JoinHandle<u64>) {
     init();
-    let (a, b) = (free_port(), free_port());
-    let pass = "SECRET-pass-123";
+    let a = free_port();
     let url_a = format!("srt://127.0.0.1:{a}?mode=listener&latency=80");
-    let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
     let mut run = Run::start(&live(&format!(
-        "keyframe-interval=300 destinations=\"{url_a}\""
+        "keyframe-interval={keyframe_interval} destinations=\"{url_a}\""
     )));
     assert!(
         run.until(Duration::from_secs(10), |r| r.stat_u64("frames-encoded")
             >= 30),
         "the sender did not encode"
     );
-    // A reads all along, across the addition of B.
-    let reader_a = decoded(
+    let reader = decoded(
         format!("srtsrc uri=\"srt://127.0.0.1:{a}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
         Duration::from_secs(6),
     );
+    (run, a, url_a, reader)
+}
+
+#[test]
+fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
+    let pass = "SECRET-pass-123";
+    // A reads all along, across the addition of B.
+    let (mut run, a, url_a, reader_a) = streaming_to_one_listener(300);
     run.until(Duration::from_secs(2), |_| false);
-    run.sink()
-        .set_property("destinations", format!("{url_a} {url_b}"));
-    // B is there: its listener binds, and a caller gets a keyframe at once despite the 10 s GOP.
-    assert!(
-        run.until(Duration::from_secs(5), |_| std::net::UdpSocket::bind((
-            "127.0.0.1",
-            b
-        ))
-        .is_err()),
-        "destination B was not added: {:?} {:?} {:?}",
-        run.states,
-        run.warnings,
-        run.errors
-    );
+    // B is there: its listener binds, and a caller gets a keyframe at once despite the 10 s GOP. Its
+    // port is free when chosen, but another test's process may bind it (an OS-assigned port of its
+    // own) before B does: then B is not started, with a warning saying so (two CI runs saw that), and
+    // the test tries another port, at most three.
+    let mut b = 0;
+    for attempt in 1..=3 {
+        b = free_port();
+        let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
+        let reason = |r: &Run, what: &str| r.states.iter().filter(|(_, why)| why == what).count();
+        let (added, not_started) = (reason(&run, "added"), reason(&run, "not started"));
+        run.sink()
+            .set_property("destinations", format!("{url_a} {url_b}"));
+        assert!(
+            run.until(Duration::from_secs(5), |r| reason(r, "not started")
+                > not_started
+                || reason(r, "added") > added),
+            "destination B was not added: {:?} {:?} {:?}",
+            run.states,
+            run.warnings,
+            run.errors
+        );
+        let taken = format!("127.0.0.1:{b} is taken by another program");
+        if !run.warnings.iter().any(|w| w.contains(&taken)) {
+            // "added" once its elements are up: its listener has the port.
+            assert!(std::net::UdpSocket::bind(("127.0.0.1", b)).is_err());
+            break;
+        }
+        assert!(
+            attempt < 3,
+            "B's port was taken three times: {:?}",
+            run.warnings
+        );
+        run.sink().set_property("destinations", url_a.clone());
+    }
+    let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
     let first = srt_first_idr(
         &format!("srt://127.0.0.1:{b}?mode=caller&latency=80&passphrase={pass}"),
         Duration::from_secs(12),
@@ -381,22 +410,9 @@ fn a_destination_that_cannot_start_at_start_stops_no_other() {
 /// and stopped every destination; one CI run saw it when another test's free_port() held the port.)
 #[test]
 fn a_destination_added_while_playing_that_cannot_start_stops_no_other() {
-    init();
-    let (a, b) = (free_port(), free_port());
-    let url_a = format!("srt://127.0.0.1:{a}?mode=listener&latency=80");
+    let (mut run, _, url_a, reader_a) = streaming_to_one_listener(30);
+    let b = free_port();
     let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80");
-    let mut run = Run::start(&live(&format!(
-        "keyframe-interval=30 destinations=\"{url_a}\""
-    )));
-    assert!(
-        run.until(Duration::from_secs(10), |r| r.stat_u64("frames-encoded")
-            >= 30),
-        "the sender did not encode"
-    );
-    let reader_a = decoded(
-        format!("srtsrc uri=\"srt://127.0.0.1:{a}?mode=caller&latency=80\" ! tsdemux ! h264parse"),
-        Duration::from_secs(6),
-    );
     assert!(
         run.until_state("connected", 1, Duration::from_secs(5)),
         "A's reader never connected: {:?}",

@@ -130,7 +130,6 @@ impl NvencStreamSink {
             s.children.extend(dest.elements.iter().cloned());
             s.dests.push(Arc::clone(&dest));
         }
-        self.destination_changed(id, ConnectionState::Connecting, 0, 0, "added");
         // It starts mid-GOP, so it waits for a keyframe.
         if let Some(b) = &dest.branch {
             b.gate.set_mode(GateMode::AwaitKeyframe);
@@ -145,6 +144,8 @@ impl NvencStreamSink {
             self.remove_destination(&dest, "not started");
             return;
         }
+        // Up (an SRT listener has its port): "added" says so.
+        self.destination_changed(id, ConnectionState::Connecting, 0, 0, "added");
         for (tee, queue) in &pending {
             match link_tee(tee, queue) {
                 Ok(pad) => lock(&dest.tee_pads).push(pad),
