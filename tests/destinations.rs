@@ -400,6 +400,13 @@ fn a_destination_that_cannot_start_at_start_stops_no_other() {
         "{:?}",
         run.states
     );
+    // One warning for it: not also GStreamer's "state change failed" that follows srtsink's error.
+    let about_b = run
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("destination 2 "))
+        .count();
+    assert_eq!(about_b, 1, "{:?}", run.warnings);
     assert_eq!(destination_stats(&run).len(), 1);
     assert_eq!(run.sink().current_state(), gst::State::Playing);
 }
@@ -443,6 +450,12 @@ fn a_destination_added_while_playing_that_cannot_start_stops_no_other() {
     let n = reader_a.join().expect("reader A");
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     assert!(n >= 160, "A decoded {n} of ~180 while B failed to start");
+    let about_b = run
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("destination 2 "))
+        .count();
+    assert_eq!(about_b, 1, "{:?}", run.warnings);
     assert_eq!(destination_stats(&run).len(), 1);
     // The port free again, the same list set again starts B: a caller gets a keyframe at once.
     drop(held);

@@ -270,8 +270,10 @@ impl BinImpl for NvencStreamSink {
             if self.to_monitor(&msg, &e.error(), e.debug().as_deref()) {
                 return;
             }
-            if let Some(warning) = self.isolate(&msg, &e.error(), e.debug().as_deref()) {
-                self.parent_handle_message(warning);
+            if let Some(isolated) = self.isolate(&msg, &e.error(), e.debug().as_deref()) {
+                if let Some(warning) = isolated {
+                    self.parent_handle_message(warning);
+                }
                 return;
             }
         }

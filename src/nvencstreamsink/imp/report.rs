@@ -543,27 +543,38 @@ impl NvencStreamSink {
 
     /// With several destinations, an error of one destination's network sink (outside a link: an SRT
     /// listener, the RTSP server) fails that destination only: its state goes to failed and the error
-    /// becomes a warning; the others go on. Returns the warning to post instead, if so.
+    /// becomes a warning; the others go on. Returns the warning to post instead, if so; `Some(None)`
+    /// for GStreamer's "state change failed" that follows the error a warning already told.
     pub(super) fn isolate(
         &self,
         msg: &gst::Message,
         err: &glib::Error,
         debug: Option<&str>,
-    ) -> Option<gst::Message> {
-        let id = {
+    ) -> Option<Option<gst::Message>> {
+        let (id, failed_already) = {
             let state = lock(&self.state);
             let state = state.as_ref()?;
             if state.dests.len() < 2 {
                 return None;
             }
-            dest_of(state, msg.src()?)?.id
+            let dest = dest_of(state, msg.src()?)?;
+            (dest.id, dest.state() == ConnectionState::Failed)
         };
+        if failed_already && err.matches(gst::CoreError::StateChange) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "destination failed already: {}",
+                err.message()
+            );
+            return Some(None);
+        }
         self.destination_changed(id, ConnectionState::Failed, 0, 0, err.message());
         if *lock(&self.connection) == ConnectionState::Failed {
             return None; // the last one: the error goes on
         }
         let warning = self.rewrite(msg, err.clone(), debug.map(glib::GString::from), false);
-        Some(warning)
+        Some(Some(warning))
     }
 }
 
