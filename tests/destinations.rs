@@ -180,6 +180,40 @@ fn srt_first_idr(url: &str, within: Duration) -> Option<Duration> {
     first_idr_from(&format!("srtsrc uri=\"{url}\" ! tsdemux"), within)
 }
 
+/// An SRT caller at `url` gets a keyframe within 1 s of starting (it waits at most `within`).
+fn srt_keyframe_at_once(url: &str, within: Duration, who: &str) {
+    let first = srt_first_idr(url, within).unwrap_or_else(|| panic!("no keyframe reached {who}"));
+    assert!(
+        first < Duration::from_secs(1),
+        "the first keyframe reached {who} {first:?} after it started"
+    );
+}
+
+/// How many connection messages gave `reason`.
+fn with_reason(run: &Run, reason: &str) -> usize {
+    run.states.iter().filter(|(_, why)| why == reason).count()
+}
+
+/// Whether a warning names destination 2 (SRT, at `url`), its `port` taken by another program, and the
+/// fix.
+fn warned_port_taken(run: &Run, url: &str, port: u16) -> bool {
+    let taken = format!("127.0.0.1:{port} is taken by another program");
+    run.warnings.iter().any(|w| {
+        w.starts_with(&format!("destination 2 (srt) to {url}"))
+            && w.contains(&taken)
+            && w.contains("Fix: use another port in url")
+    })
+}
+
+/// The warnings that name destination 2: one for a destination that did not start (not also
+/// GStreamer's "state change failed" that follows srtsink's error).
+fn warnings_about_destination_2(run: &Run) -> usize {
+    run.warnings
+        .iter()
+        .filter(|w| w.starts_with("destination 2 "))
+        .count()
+}
+
 #[test]
 fn a_caller_joining_an_srt_listener_mid_gop_gets_a_keyframe_at_once() {
     init();
@@ -195,14 +229,10 @@ fn a_caller_joining_an_srt_listener_mid_gop_gets_a_keyframe_at_once() {
         "the sender did not encode"
     );
     for _ in 0..2 {
-        let first = srt_first_idr(
+        srt_keyframe_at_once(
             &format!("srt://127.0.0.1:{port}?mode=caller&latency=80"),
             Duration::from_secs(12),
-        );
-        let first = first.expect("no keyframe reached the caller");
-        assert!(
-            first < Duration::from_secs(1),
-            "the first keyframe reached the caller {first:?} after it started"
+            "the caller",
         );
     }
     run.until(Duration::from_millis(200), |_| false);
@@ -279,18 +309,17 @@ fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
     // port is free when chosen, but another test's process may bind it (an OS-assigned port of its
     // own) before B does: then B is not started, with a warning saying so (two CI runs saw that), and
     // the test tries another port, at most three.
-    let mut b = 0;
+    let (mut b, mut url_b) = (0, String::new());
     for attempt in 1..=3 {
         b = free_port();
-        let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
-        let reason = |r: &Run, what: &str| r.states.iter().filter(|(_, why)| why == what).count();
-        let (added, not_started) = (reason(&run, "added"), reason(&run, "not started"));
+        url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
+        let (added, not_started) = (with_reason(&run, "added"), with_reason(&run, "not started"));
         run.sink()
             .set_property("destinations", format!("{url_a} {url_b}"));
         assert!(
-            run.until(Duration::from_secs(5), |r| reason(r, "not started")
+            run.until(Duration::from_secs(5), |r| with_reason(r, "not started")
                 > not_started
-                || reason(r, "added") > added),
+                || with_reason(r, "added") > added),
             "destination B was not added: {:?} {:?} {:?}",
             run.states,
             run.warnings,
@@ -309,15 +338,10 @@ fn destinations_added_and_removed_while_playing_leave_the_others_alone() {
         );
         run.sink().set_property("destinations", url_a.clone());
     }
-    let url_b = format!("srt://127.0.0.1:{b}?mode=listener&latency=80&passphrase={pass}");
-    let first = srt_first_idr(
+    srt_keyframe_at_once(
         &format!("srt://127.0.0.1:{b}?mode=caller&latency=80&passphrase={pass}"),
         Duration::from_secs(12),
-    )
-    .expect("no keyframe reached B's caller");
-    assert!(
-        first < Duration::from_secs(1),
-        "B's first keyframe after {first:?}"
+        "B's caller",
     );
     let n = reader_a.join().expect("reader A");
     assert!(n >= 160, "A decoded {n} of ~180 while B was added");
@@ -383,16 +407,7 @@ fn a_destination_that_cannot_start_at_start_stops_no_other() {
         n >= 75,
         "A decoded {n} of ~90 beside a destination that did not start"
     );
-    let taken = format!("127.0.0.1:{b} is taken by another program");
-    assert!(
-        run.warnings.iter().any(
-            |w| w.starts_with(&format!("destination 2 (srt) to {url_b}"))
-                && w.contains(&taken)
-                && w.contains("Fix: use another port in url")
-        ),
-        "{:?}",
-        run.warnings
-    );
+    assert!(warned_port_taken(&run, &url_b, b), "{:?}", run.warnings);
     assert!(
         run.states
             .iter()
@@ -400,13 +415,7 @@ fn a_destination_that_cannot_start_at_start_stops_no_other() {
         "{:?}",
         run.states
     );
-    // One warning for it: not also GStreamer's "state change failed" that follows srtsink's error.
-    let about_b = run
-        .warnings
-        .iter()
-        .filter(|w| w.starts_with("destination 2 "))
-        .count();
-    assert_eq!(about_b, 1, "{:?}", run.warnings);
+    assert_eq!(warnings_about_destination_2(&run), 1, "{:?}", run.warnings);
     assert_eq!(destination_stats(&run).len(), 1);
     assert_eq!(run.sink().current_state(), gst::State::Playing);
 }
@@ -428,12 +437,8 @@ fn a_destination_added_while_playing_that_cannot_start_stops_no_other() {
     let held = std::net::UdpSocket::bind(("127.0.0.1", b)).expect("hold B's port");
     run.sink()
         .set_property("destinations", format!("{url_a} {url_b}"));
-    let taken = format!("127.0.0.1:{b} is taken by another program");
     assert!(
-        run.until(Duration::from_secs(5), |r| r.warnings.iter().any(|w| w
-            .starts_with(&format!("destination 2 (srt) to {url_b}"))
-            && w.contains(&taken)
-            && w.contains("Fix: use another port in url"))),
+        run.until(Duration::from_secs(5), |r| warned_port_taken(r, &url_b, b)),
         "no warning naming destination B and its port: {:?} {:?} {:?}",
         run.states,
         run.warnings,
@@ -450,25 +455,16 @@ fn a_destination_added_while_playing_that_cannot_start_stops_no_other() {
     let n = reader_a.join().expect("reader A");
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     assert!(n >= 160, "A decoded {n} of ~180 while B failed to start");
-    let about_b = run
-        .warnings
-        .iter()
-        .filter(|w| w.starts_with("destination 2 "))
-        .count();
-    assert_eq!(about_b, 1, "{:?}", run.warnings);
+    assert_eq!(warnings_about_destination_2(&run), 1, "{:?}", run.warnings);
     assert_eq!(destination_stats(&run).len(), 1);
     // The port free again, the same list set again starts B: a caller gets a keyframe at once.
     drop(held);
     run.sink()
         .set_property("destinations", format!("{url_a} {url_b}"));
-    let first = srt_first_idr(
+    srt_keyframe_at_once(
         &format!("srt://127.0.0.1:{b}?mode=caller&latency=80"),
         Duration::from_secs(10),
-    )
-    .expect("no keyframe reached B's caller after the retry");
-    assert!(
-        first < Duration::from_secs(1),
-        "B's first keyframe after {first:?}"
+        "B's caller after the retry",
     );
     run.drain();
     assert!(run.errors.is_empty(), "{:?}", run.errors);

@@ -171,16 +171,17 @@ impl NvencStreamSink {
     /// warning naming them, see `isolate`) are taken out, so that the others can start. False when
     /// none failed, or all did (then their error stands).
     pub(super) fn leave_out_unstarted(&self) -> bool {
-        let failed: Vec<Arc<Dest>> = match lock(&self.state).as_ref() {
-            Some(s) if s.tees.is_some() => s
-                .dests
-                .iter()
-                .filter(|d| d.state() == ConnectionState::Failed)
-                .cloned()
-                .collect(),
+        let (failed, all): (Vec<Arc<Dest>>, usize) = match lock(&self.state).as_ref() {
+            Some(s) if s.tees.is_some() => (
+                s.dests
+                    .iter()
+                    .filter(|d| d.state() == ConnectionState::Failed)
+                    .cloned()
+                    .collect(),
+                s.dests.len(),
+            ),
             _ => return false,
         };
-        let all = lock(&self.state).as_ref().map_or(0, |s| s.dests.len());
         if failed.is_empty() || failed.len() == all {
             return false;
         }
