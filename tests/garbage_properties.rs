@@ -147,8 +147,9 @@ fn assault(factory: &str, state: gst::State) {
         );
         assert!(
             e.len() < 4000,
-            "{factory}: error text of {} bytes (echoes the garbage)",
-            e.len()
+            "{factory} ({state:?}): error text of {} bytes (echoes the garbage) from {src}: {}…",
+            e.len(),
+            e.chars().take(300).collect::<String>()
         );
     }
     let _ = pipeline.set_state(gst::State::Null);
@@ -214,8 +215,17 @@ fn garbage_on_the_launch_line_is_a_parse_error_not_a_crash() {
 #[test]
 fn each_wrong_value_is_an_error_naming_its_own_property() {
     init();
+    let long_encoder_name = format!(
+        "mode=rtsp-server port={} encoder-name={}",
+        free_port(),
+        "x".repeat(10_000)
+    );
     for (props, names) in [
         ("mode=rtmp url=gopher://example/x", &["url", "rtmp://"][..]),
+        (
+            long_encoder_name.as_str(),
+            &["encoder-name", "(10000 characters)"][..],
+        ),
         ("destinations=gopher://example/x", &["destinations"][..]),
         (
             "mode=rtmp url=rtmp://h:99999/app/key",
@@ -255,5 +265,11 @@ fn each_wrong_value_is_an_error_naming_its_own_property() {
             "{props}: no fix: {e}"
         );
         assert!(!e.contains("app/key"), "{props}: the stream key shown: {e}");
+        assert!(
+            e.len() < 4000,
+            "{}…: error text of {} bytes (echoes the value)",
+            props.chars().take(80).collect::<String>(),
+            e.len()
+        );
     }
 }

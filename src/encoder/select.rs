@@ -137,7 +137,7 @@ fn choose_forced(
         EncoderPolicy::Software => "software",
     };
     let factory = gst::ElementFactory::find(name).ok_or_else(|| SelectError::UnknownForced {
-        name: name.to_string(),
+        name: crate::display::shown(name),
         policy: policy_nick,
     })?;
     let media = settings.codec.media_type();
