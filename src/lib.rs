@@ -22,7 +22,7 @@
 
 use gst::glib;
 
-pub mod display;
+pub use tdstream_common::display;
 pub mod encoder;
 pub mod flv;
 pub mod meta;

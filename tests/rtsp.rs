@@ -775,6 +775,18 @@ fn unusable_certificate_file_is_a_clear_error() {
             && err.contains("Fix"),
         "{err}"
     );
+    // A path of 5000 characters is shown shortened, once.
+    let long = format!("/nonexistent/{}.pem", "d".repeat(5000));
+    let launch = format!(
+        "videotestsrc is-live=true num-buffers=10 ! x264enc ! h264parse ! rtspsharedserver port={port} stream-name=s tls-certificate={long}"
+    );
+    let err = start(&launch, 1).err().expect("error");
+    assert!(
+        err.contains("(5017 characters)") && err.len() < 1000,
+        "an error of {} bytes: {}…",
+        err.len(),
+        err.chars().take(300).collect::<String>()
+    );
 }
 
 /// A client that goes silent without TEARDOWN: its session expires after session-timeout, while the

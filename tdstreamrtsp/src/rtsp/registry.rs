@@ -12,6 +12,7 @@ use gst_rtsp_server::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::Duration;
+use tdstream_common::display::shown;
 use tdstream_common::sync::lock;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -111,23 +112,26 @@ pub fn acquire(
         }
         return Ok(server);
     }
-    let certificate =
-        match tls {
-            Some(path) => Some(gio::TlsCertificate::from_file(path).map_err(|e| {
-                RegistryError::Certificate {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                }
-            })?),
-            None => None,
-        };
+    let certificate = match tls {
+        Some(path) => Some(gio::TlsCertificate::from_file(path).map_err(|e| {
+            // GIO's reason repeats the path: both shortened, so that a long path is shown once, cut.
+            RegistryError::Certificate {
+                path: shown(path),
+                reason: e.to_string().replace(path, &shown(path)),
+            }
+        })?),
+        None => None,
+    };
     // Ask the OS first, to tell "in use" from other bind errors.
     if let Err(e) = std::net::TcpListener::bind((address.as_str(), port)) {
         return Err(if e.kind() == std::io::ErrorKind::AddrInUse {
-            RegistryError::PortInUse { address, port }
+            RegistryError::PortInUse {
+                address: shown(&address),
+                port,
+            }
         } else {
             RegistryError::Bind {
-                address,
+                address: shown(&address),
                 port,
                 reason: e.to_string(),
             }
@@ -146,7 +150,7 @@ impl SharedServer {
         certificate: Option<gio::TlsCertificate>,
     ) -> Result<Arc<SharedServer>, RegistryError> {
         let start_err = |reason: String| RegistryError::Start {
-            address: address.to_string(),
+            address: shown(address),
             port,
             reason,
         };
