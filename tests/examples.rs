@@ -19,36 +19,6 @@ use std::time::Duration;
 
 const PROBE_TIMES: (Duration, Duration) = (Duration::from_secs(25), Duration::from_secs(30));
 
-/// The plugins this build made (the test binary is in `<target>/debug/deps`, the plugins in
-/// `<target>/debug`), linked into a directory of their own to put on GST_PLUGIN_PATH: the NVENC stand-in
-/// (libtdnvencstandin.so, test-only) is beside them and must not be loaded, as a user would not have it.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let built = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .to_path_buf();
-    let dir = tmpdir("plugins");
-    for lib in [
-        "libgsttdstream.so",
-        "libgsttdstreamrtsp.so",
-        "libgsttdstreamwebrtc.so",
-    ] {
-        let path = built.join(lib);
-        if path.exists() {
-            std::os::unix::fs::symlink(&path, dir.join(lib)).expect("symlink");
-        } else {
-            assert!(
-                lib == "libgsttdstreamwebrtc.so",
-                "{lib} is not in {}: build the workspace first (cargo build --workspace), as ./run test does",
-                built.display()
-            );
-        }
-    }
-    dir
-}
-
 /// `sh pipelines/NAME.sh ARGS` in the background with the plugins on GST_PLUGIN_PATH and a registry of
 /// its own; its output goes to files (returned for failure messages); killed by pid when dropped.
 fn script(name: &str, args: &[&str]) -> (Peer, PathBuf) {

@@ -298,13 +298,14 @@ pub(crate) fn upstream_is_live(pad: &gst::Pad) -> bool {
     pad.peer_query(&mut query) && query.result().0
 }
 
-/// A `sync=true` sink (webrtcsink's `appsink`s; 20 ms processing deadline) holds each buffer until its
-/// running time plus the pipeline's latency. (rtmp2sink and srtsink are `sync=true` too, but there the
-/// wait measured nothing: docs/FINDINGS.md.) Behind a live source that wait delays every picture and
-/// paces nothing (the source and the encoder already run at
-/// the frame rate; the receiver's buffer paces by timestamps): with a live source, `no_wait` is called
-/// at the first buffer into `element` (on its streaming thread, before that buffer is taken) to turn it
-/// off. Behind a non-live source (a file) the wait is what keeps the stream at real time, and stays.
+/// A `sync=true` sink (srtsink, rtmp2sink, webrtcsink's `appsink`s) holds each buffer until its running
+/// time plus the pipeline's latency. An application that handles LATENCY messages (gst-launch-1.0 does)
+/// redistributes that latency once the live source and the encoder have reported theirs (~53 ms at 30
+/// fps), so behind a live source the wait delays every picture by more than a frame and paces nothing
+/// (the source and the encoder already run at the frame rate; the receiver's buffer paces by
+/// timestamps): with a live source, `no_wait` is called at the first buffer into `element` (on its
+/// streaming thread, before that buffer is taken) to turn it off. Behind a non-live source (a file) the
+/// wait is what keeps the stream at real time, and stays. docs/FINDINGS.md has the measurements.
 pub(crate) fn send_on_arrival_when_live(
     element: &gst::Element,
     no_wait: impl Fn(&gst::Element) + Send + Sync + Clone + 'static,
@@ -324,6 +325,11 @@ pub(crate) fn send_on_arrival_when_live(
             },
         );
     }
+}
+
+/// [`send_on_arrival_when_live`] for a sink that is itself the `sync=true` element (srtsink, rtmp2sink).
+pub(crate) fn sink_sends_on_arrival_when_live(sink: &gst::Element) {
+    send_on_arrival_when_live(sink, |sink| sink.set_property("sync", false));
 }
 
 /// Sets an enum property by nick, without the panic of `set_property_from_str` on a bad nick.

@@ -129,6 +129,80 @@ impl Drop for Peer {
     }
 }
 
+/// The plugins this build made (the test binary is in `<target>/debug/deps`, the plugins in
+/// `<target>/debug`), linked into a directory of their own to put on GST_PLUGIN_PATH: the NVENC stand-in
+/// (libtdnvencstandin.so, test-only) is beside them and must not be loaded, as a user would not have it.
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let built = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf();
+    let dir = tmpdir("plugins");
+    for lib in [
+        "libgsttdstream.so",
+        "libgsttdstreamrtsp.so",
+        "libgsttdstreamwebrtc.so",
+    ] {
+        let path = built.join(lib);
+        if path.exists() {
+            std::os::unix::fs::symlink(&path, dir.join(lib)).expect("symlink");
+        } else {
+            assert!(
+                lib == "libgsttdstreamwebrtc.so",
+                "{lib} is not in {}: build the workspace first (cargo build --workspace), as ./run test does",
+                built.display()
+            );
+        }
+    }
+    dir
+}
+
+/// `gst-launch-1.0 LAUNCH` in the background, as a user runs a sender: its own process, the plugins
+/// this build made on GST_PLUGIN_PATH, a registry of its own, and gst-launch's own bus handling
+/// (LATENCY messages redistribute the pipeline's latency). Its output goes to a file (returned, for
+/// failure messages); killed by pid when dropped.
+pub fn gst_launch(name: &str, launch: &str) -> (Peer, PathBuf) {
+    let dir = tmpdir(&format!("launch-{name}"));
+    let out = std::fs::File::create(dir.join("output")).expect("output file");
+    let err = out.try_clone().expect("output file");
+    let args = shell_words(launch);
+    let peer = Peer::spawn(
+        name,
+        Command::new("gst-launch-1.0")
+            .arg("-e")
+            .args(&args)
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("GST_REGISTRY", dir.join("registry.bin"))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err)),
+    );
+    (peer, dir.join("output"))
+}
+
+/// `launch` split as a shell splits it: on spaces, with "double quotes" kept together (no escapes).
+fn shell_words(launch: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in launch.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 pub fn shared_reference() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
 }

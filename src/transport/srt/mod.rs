@@ -357,6 +357,7 @@ impl Srt {
             sink.set_property("poll-timeout", t);
         }
         linger_on_eos(&sink, target.latency.unwrap_or(DEFAULT_LATENCY_MS));
+        super::sink_sends_on_arrival_when_live(&sink);
         let mut chain = vec![mux.clone()];
         let buffer = if target.mode == SrtMode::Listener {
             None
