@@ -22,22 +22,15 @@ const PROBE_TIMES: (Duration, Duration) = (Duration::from_secs(25), Duration::fr
 /// `sh pipelines/NAME.sh ARGS` in the background with the plugins on GST_PLUGIN_PATH and a registry of
 /// its own; its output goes to files (returned for failure messages); killed by pid when dropped.
 fn script(name: &str, args: &[&str]) -> (Peer, PathBuf) {
-    let dir = tmpdir(&format!("script-{name}"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::fs::File::create(dir.join("output")).expect("output file");
-    let err = out.try_clone().expect("output file");
-    let peer = Peer::spawn(
+    spawn_with_built_plugins(
         name,
+        &format!("script-{name}"),
         Command::new("sh")
             .arg(root.join("pipelines").join(format!("{name}.sh")))
             .args(args)
-            .current_dir(root)
-            .env("GST_PLUGIN_PATH", plugin_dir())
-            .env("GST_REGISTRY", dir.join("registry.bin"))
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err)),
-    );
-    (peer, dir.join("output"))
+            .current_dir(root),
+    )
 }
 
 fn output(path: &Path) -> String {

@@ -979,21 +979,16 @@ fn frames_arriving(
     }
 }
 
-/// The sender as users run it (gst-launch-1.0, which handles LATENCY messages: the pipeline's latency
-/// becomes the live source's frame plus the encoder's) sends each picture when it is encoded: at 5 fps
-/// a sink that waited for its running time plus that latency would hold every picture 200 ms and more
-/// (236 ms measured, 23 ms without the wait). Issue #29: srtsink did, ~53 ms at 30 fps. The pictures
-/// are kept under 64 kB (0.5 Mbit/s): tsdemux holds a larger one until the next begins (its PES has no
-/// length), a frame of the receiver's own; and the reader has no h264parse, which holds one more.
-#[test]
-fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
+/// `SOURCE ! tdmetainject ! nvencstreamsink` (an SRT listener, latency 20, 0.5 Mbit/s) run by
+/// gst-launch-1.0 as a user runs it, read by [`frames_arriving`] until `count` frames: at least
+/// `at_least` of them, or the test fails with what the sender said.
+fn read_a_gst_launch_sender(source: &str, count: usize, at_least: usize) -> Vec<(Instant, f64)> {
     init();
     let port = free_port();
     let (_sender, output) = gst_launch(
         "sender",
         &format!(
-            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=5/1 ! tdmetainject ! \
-             nvencstreamsink mode=srt keyframe-interval=5 avg-bitrate=0.5 \
+            "{source} ! tdmetainject ! nvencstreamsink mode=srt keyframe-interval=5 avg-bitrate=0.5 \
              url=\"srt://127.0.0.1:{port}?mode=listener&latency=20\""
         ),
     );
@@ -1003,13 +998,29 @@ fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
         "the sender never listened: {}",
         said()
     );
-    let frames = frames_arriving(port, 25, Duration::from_secs(20))
+    let frames = frames_arriving(port, count, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("receiver: {e}; sender: {}", said()));
     assert!(
-        frames.len() >= 20,
+        frames.len() >= at_least,
         "{} frames; sender: {}",
         frames.len(),
         said()
+    );
+    frames
+}
+
+/// The sender as users run it (gst-launch-1.0, which handles LATENCY messages: the pipeline's latency
+/// becomes the live source's frame plus the encoder's) sends each picture when it is encoded: at 5 fps
+/// a sink that waited for its running time plus that latency would hold every picture 200 ms and more
+/// (236 ms measured, 23 ms without the wait). Issue #29: srtsink did, ~53 ms at 30 fps. The pictures
+/// are kept under 64 kB (0.5 Mbit/s): tsdemux holds a larger one until the next begins (its PES has no
+/// length), a frame of the receiver's own; and the reader has no h264parse, which holds one more.
+#[test]
+fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
+    let frames = read_a_gst_launch_sender(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=5/1",
+        25,
+        20,
     );
     // The first pictures after joining can carry the join; the rest are steady state.
     let mut latencies: Vec<f64> = frames[5..].iter().map(|(_, l)| *l).collect();
@@ -1026,29 +1037,10 @@ fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
 /// 15 fps reach the reader over about 2.6 s.
 #[test]
 fn a_non_live_sender_is_still_sent_in_real_time() {
-    init();
-    let port = free_port();
-    let (_sender, output) = gst_launch(
-        "sender",
-        &format!(
-            "videotestsrc is-live=false num-buffers=90 ! video/x-raw,width=320,height=240,framerate=15/1 ! \
-             tdmetainject ! nvencstreamsink mode=srt keyframe-interval=5 avg-bitrate=0.5 \
-             url=\"srt://127.0.0.1:{port}?mode=listener&latency=20\""
-        ),
-    );
-    let said = || std::fs::read_to_string(&output).unwrap_or_default();
-    assert!(
-        wait_udp_bound(port, Duration::from_secs(15)),
-        "the sender never listened: {}",
-        said()
-    );
-    let frames = frames_arriving(port, 40, Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("receiver: {e}; sender: {}", said()));
-    assert!(
-        frames.len() >= 40,
-        "{} frames; sender: {}",
-        frames.len(),
-        said()
+    let frames = read_a_gst_launch_sender(
+        "videotestsrc is-live=false num-buffers=90 ! video/x-raw,width=320,height=240,framerate=15/1",
+        40,
+        40,
     );
     let (first, last) = (frames[0].0, frames[frames.len() - 1].0);
     let expected = Duration::from_secs_f64((frames.len() - 1) as f64 / 15.0);

@@ -299,11 +299,11 @@ pub(crate) fn upstream_is_live(pad: &gst::Pad) -> bool {
 }
 
 /// A `sync=true` sink (srtsink, rtmp2sink, webrtcsink's `appsink`s) holds each buffer until its running
-/// time plus the pipeline's latency. An application that handles LATENCY messages (gst-launch-1.0 does)
-/// redistributes that latency once the live source and the encoder have reported theirs (~53 ms at 30
-/// fps), so behind a live source the wait delays every picture by more than a frame and paces nothing
-/// (the source and the encoder already run at the frame rate; the receiver's buffer paces by
-/// timestamps): with a live source, `no_wait` is called at the first buffer into `element` (on its
+/// time plus the pipeline's latency. The pipeline distributes that latency on its way to PLAYING (and
+/// again on LATENCY messages, in gst-launch-1.0 and any application that handles them): the live
+/// source's frame and the encoder's (~53 ms at 30 fps). Behind a live source the wait then delays every
+/// picture by more than a frame and paces nothing (the source and the encoder already run at the frame
+/// rate; the receiver's buffer paces by timestamps): with a live source, `no_wait` is called at the first buffer into `element` (on its
 /// streaming thread, before that buffer is taken) to turn it off. Behind a non-live source (a file) the
 /// wait is what keeps the stream at real time, and stays. docs/FINDINGS.md has the measurements.
 pub(crate) fn send_on_arrival_when_live(
@@ -327,7 +327,7 @@ pub(crate) fn send_on_arrival_when_live(
     }
 }
 
-/// [`send_on_arrival_when_live`] for a sink that is itself the `sync=true` element (srtsink, rtmp2sink).
+/// [`send_on_arrival_when_live`] for a sink that is itself the `sync=true` element (srtsink).
 pub(crate) fn sink_sends_on_arrival_when_live(sink: &gst::Element) {
     send_on_arrival_when_live(sink, |sink| sink.set_property("sync", false));
 }

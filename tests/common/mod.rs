@@ -159,26 +159,34 @@ pub fn plugin_dir() -> PathBuf {
     dir
 }
 
-/// `gst-launch-1.0 LAUNCH` in the background, as a user runs a sender: its own process, the plugins
-/// this build made on GST_PLUGIN_PATH, a registry of its own, and gst-launch's own bus handling
-/// (LATENCY messages redistribute the pipeline's latency). Its output goes to a file (returned, for
-/// failure messages); killed by pid when dropped.
-pub fn gst_launch(name: &str, launch: &str) -> (Peer, PathBuf) {
-    let dir = tmpdir(&format!("launch-{name}"));
+/// `cmd` in the background with the plugins this build made on GST_PLUGIN_PATH and a registry of its
+/// own (in a directory named after `tag`); its output goes to a file (returned, for failure messages);
+/// killed by pid when dropped.
+pub fn spawn_with_built_plugins(name: &str, tag: &str, cmd: &mut Command) -> (Peer, PathBuf) {
+    let dir = tmpdir(tag);
     let out = std::fs::File::create(dir.join("output")).expect("output file");
     let err = out.try_clone().expect("output file");
-    let args = shell_words(launch);
     let peer = Peer::spawn(
         name,
-        Command::new("gst-launch-1.0")
-            .arg("-e")
-            .args(&args)
-            .env("GST_PLUGIN_PATH", plugin_dir())
+        cmd.env("GST_PLUGIN_PATH", plugin_dir())
             .env("GST_REGISTRY", dir.join("registry.bin"))
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err)),
     );
     (peer, dir.join("output"))
+}
+
+/// `gst-launch-1.0 -e LAUNCH` as a user runs a sender: its own process and gst-launch's own bus
+/// handling (LATENCY messages redistribute the pipeline's latency), through
+/// [`spawn_with_built_plugins`].
+pub fn gst_launch(name: &str, launch: &str) -> (Peer, PathBuf) {
+    spawn_with_built_plugins(
+        name,
+        &format!("launch-{name}"),
+        Command::new("gst-launch-1.0")
+            .arg("-e")
+            .args(shell_words(launch)),
+    )
 }
 
 /// `launch` split as a shell splits it: on spaces, with "double quotes" kept together (no escapes).
