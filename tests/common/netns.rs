@@ -157,10 +157,15 @@ impl SecondHost {
         let output = dir.join("output");
         let out = std::fs::File::create(&output).expect("output file");
         let err = out.try_clone().expect("output file");
-        // The other side waits for its end of the pair, sets it up, then runs the script.
-        let setup = "until ip link show there >/dev/null 2>&1; do sleep 0.05; done; \
-                     ip link set lo up && ip addr add 10.77.0.2/24 dev there && \
-                     ip link set there up && ip route add 224.0.0.0/4 dev there && ";
+        // The other side says it is in its own namespace (a file written from there), waits for its end
+        // of the pair, sets it up, then runs the script.
+        let ready = dir.join("in-its-namespace");
+        let setup = format!(
+            ": > '{}' && until ip link show there >/dev/null 2>&1; do sleep 0.05; done; \
+             ip link set lo up && ip addr add 10.77.0.2/24 dev there && \
+             ip link set there up && ip route add 224.0.0.0/4 dev there && ",
+            ready.display()
+        );
         let peer = Peer::spawn(
             "unshare --net (second host)",
             Command::new("unshare")
@@ -169,17 +174,16 @@ impl SecondHost {
                 .stdout(std::process::Stdio::from(out))
                 .stderr(std::process::Stdio::from(err)),
         );
-        // unshare execs sh in the new namespace: move the far end there once it is in it.
-        let pid = peer.child.id().to_string();
-        let ours = std::fs::read_link("/proc/self/ns/net").expect("our network namespace");
-        let moved = super::poll(Duration::from_secs(5), || {
-            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
-            (theirs != ours).then_some(())
-        });
+        // unshare execs sh in the new namespace (same process): once sh has written the file, the far end
+        // can move there. Not by comparing /proc/PID/ns/net: this test runs in a PID namespace of its own
+        // under the machine's /proc, where PID names another process (under load the end moved before the
+        // namespace existed, and the script waited for it forever: a CI failure).
+        let moved = super::poll(Duration::from_secs(5), || ready.exists().then_some(()));
         assert!(
             moved.is_some(),
             "the second host has no network namespace of its own"
         );
+        let pid = peer.child.id().to_string();
         ip(&["link", "set", "there", "netns", &pid]);
         SecondHost { peer, output }
     }
