@@ -658,3 +658,54 @@ pub fn decoded_with_gaps(
         (n, gap)
     })
 }
+
+/// What the reader `launch` (a pipeline with `tdmetaextract emit-frame-messages=true`) gets within
+/// `timeout`, up to `count` frames: for each frame that
+/// carries tdstream metadata, when its message arrived and its `latency-ms` (capture at tdmetainject to
+/// arrival, wall clock, so across processes); or the receiver's error.
+pub fn tdmeta_frames(
+    launch: &str,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<(Instant, f64)>, String> {
+    let p = pipeline(launch);
+    let bus = p.bus().expect("bus");
+    let _ = p.set_state(gst::State::Playing);
+    let deadline = Instant::now() + timeout;
+    let mut frames = Vec::new();
+    let mut error = None;
+    while frames.len() < count && error.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let Some(m) = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            &[
+                gst::MessageType::Element,
+                gst::MessageType::Error,
+                gst::MessageType::Eos,
+            ],
+        ) else {
+            break;
+        };
+        match m.view() {
+            gst::MessageView::Error(e) => error = Some(e.error().to_string()),
+            gst::MessageView::Eos(_) => break,
+            _ => {
+                if let Some(l) = m
+                    .structure()
+                    .filter(|s| s.name() == "tdmetaextract-frame")
+                    .and_then(|s| s.get::<f64>("latency-ms").ok())
+                {
+                    frames.push((Instant::now(), l));
+                }
+            }
+        }
+    }
+    let _ = p.set_state(gst::State::Null);
+    match error {
+        Some(e) if frames.is_empty() => Err(e),
+        _ => Ok(frames),
+    }
+}
