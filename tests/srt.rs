@@ -926,25 +926,10 @@ fn mux_rate_is_the_rate_the_reader_receives() {
     );
 }
 
-/// What a caller reading `port` (`srtsrc ! tsdemux ! tdmetaextract`) gets: [`tdmeta_frames`].
-fn frames_arriving(
-    port: u16,
-    count: usize,
-    timeout: Duration,
-) -> Result<Vec<(Instant, f64)>, String> {
-    tdmeta_frames(
-        &format!(
-            "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! tsdemux ! \
-             tdmetaextract emit-frame-messages=true ! fakesink sync=false"
-        ),
-        count,
-        timeout,
-    )
-}
-
 /// `SOURCE ! tdmetainject ! nvencstreamsink` (an SRT listener, latency 20, 0.5 Mbit/s) run by
-/// gst-launch-1.0 as a user runs it, read by [`frames_arriving`] until `count` frames: at least
-/// `at_least` of them, or the test fails with what the sender said.
+/// gst-launch-1.0 as a user runs it, read by a caller (`srtsrc ! tsdemux ! tdmetaextract`,
+/// [`tdmeta_frames`]) until `count` frames: at least `at_least` of them, or the test fails with what the
+/// sender said.
 fn read_a_gst_launch_sender(source: &str, count: usize, at_least: usize) -> Vec<(Instant, f64)> {
     init();
     let port = free_port();
@@ -961,8 +946,15 @@ fn read_a_gst_launch_sender(source: &str, count: usize, at_least: usize) -> Vec<
         "the sender never listened: {}",
         said()
     );
-    let frames = frames_arriving(port, count, Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("receiver: {e}; sender: {}", said()));
+    let frames = tdmeta_frames(
+        &format!(
+            "srtsrc uri=\"srt://127.0.0.1:{port}?mode=caller&latency=20\" ! tsdemux ! \
+             tdmetaextract emit-frame-messages=true ! fakesink sync=false"
+        ),
+        count,
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| panic!("receiver: {e}; sender: {}", said()));
     assert!(
         frames.len() >= at_least,
         "{} frames; sender: {}",

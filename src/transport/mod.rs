@@ -303,9 +303,10 @@ pub(crate) fn upstream_is_live(pad: &gst::Pad) -> bool {
 /// again on LATENCY messages, in gst-launch-1.0 and any application that handles them): the live
 /// source's frame and the encoder's (~53 ms at 30 fps). Behind a live source the wait then delays every
 /// picture by more than a frame and paces nothing (the source and the encoder already run at the frame
-/// rate; the receiver's buffer paces by timestamps): with a live source, `no_wait` is called at the first buffer into `element` (on its
-/// streaming thread, before that buffer is taken) to turn it off. Behind a non-live source (a file) the
-/// wait is what keeps the stream at real time, and stays. docs/FINDINGS.md has the measurements.
+/// rate; the receiver's buffer paces by timestamps): with a live source, `no_wait` is called at the
+/// first buffer into `element` (on its streaming thread, before that buffer is taken) to turn it off.
+/// Behind a non-live source (a file) the wait is what keeps the stream at real time, and stays.
+/// docs/FINDINGS.md has the measurements.
 pub(crate) fn send_on_arrival_when_live(
     element: &gst::Element,
     no_wait: impl Fn(&gst::Element) + Send + Sync + Clone + 'static,

@@ -660,9 +660,9 @@ pub fn decoded_with_gaps(
 }
 
 /// What the reader `launch` (a pipeline with `tdmetaextract emit-frame-messages=true`) gets within
-/// `timeout`, up to `count` frames: for each frame that
-/// carries tdstream metadata, when its message arrived and its `latency-ms` (capture at tdmetainject to
-/// arrival, wall clock, so across processes); or the receiver's error.
+/// `timeout`, up to `count` frames: for each frame that carries tdstream metadata, when its message
+/// arrived and its `latency-ms` (capture at tdmetainject to arrival, wall clock, so across processes);
+/// or the receiver's error.
 pub fn tdmeta_frames(
     launch: &str,
     count: usize,
