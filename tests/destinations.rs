@@ -69,7 +69,7 @@ fn three_destinations_from_one_encode_are_decoded_at_the_same_time() {
     let readers = [
         decoded(
             format!(
-                "rtmpsrc location=rtmp://127.0.0.1:{}/live/{key} ! flvdemux name=d d.audio ! queue ! fakesink sync=false d.video ! h264parse",
+                "rtmpsrc location=rtmp://127.0.0.1:{}/live/{key} ! flvdemux name=d d.audio ! queue ! fakesink sync=false async=false d.video ! h264parse",
                 server.port
             ),
             window,
@@ -590,7 +590,7 @@ fn a_reader_that_stops_reading_stalls_no_other_destination() {
     let window = Duration::from_secs(5);
     let readers = [
         decoded(
-            format!("rtmpsrc location=rtmp://127.0.0.1:{}/live/slow ! flvdemux name=d d.audio ! queue ! fakesink sync=false d.video ! h264parse", server.port),
+            format!("rtmpsrc location=rtmp://127.0.0.1:{}/live/slow ! flvdemux name=d d.audio ! queue ! fakesink sync=false async=false d.video ! h264parse", server.port),
             window,
         ),
         decoded(
@@ -647,7 +647,7 @@ fn an_origin_server_pushes_the_stream_on_to_an_edge_that_players_read() {
     // The player is on the edge, which only has the stream because the origin pushed it there.
     let reader = decoded(
         format!(
-            "rtmpsrc location=rtmp://127.0.0.1:{}/live/show ! flvdemux name=d d.audio ! queue ! fakesink sync=false d.video ! h264parse",
+            "rtmpsrc location=rtmp://127.0.0.1:{}/live/show ! flvdemux name=d d.audio ! queue ! fakesink sync=false async=false d.video ! h264parse",
             edge.port
         ),
         Duration::from_secs(5),

@@ -293,3 +293,47 @@ fn publishes_in_4096_byte_chunks() {
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     assert_eq!(chunk_size, Some(4096));
 }
+
+/// The sender as users run it (gst-launch-1.0, which handles LATENCY messages: the pipeline's latency
+/// becomes the live source's frame plus the encoder's) publishes each picture when it is encoded.
+/// rtmp2sink (sync=true) held every picture for its running time plus that latency, like srtsink did
+/// (issue #29: 53.6 ms at 30 fps); at 5 fps that wait is 200 ms and more (220 ms median measured with
+/// it, 1–12 ms without). Reader: `rtmp2src ! flvdemux` with a queue and an `async=false` sink on each
+/// pad, so a join between keyframes (audio first) cannot stall it; no h264parse (it holds a picture).
+#[test]
+fn a_live_sender_run_by_gst_launch_publishes_pictures_as_they_are_encoded() {
+    init();
+    let ng = nginx(None);
+    let url = format!("rtmp://127.0.0.1:{}/live/asap", ng.port);
+    let (_sender, output) = gst_launch(
+        "sender",
+        &format!(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=5/1 ! tdmetainject ! \
+             nvencstreamsink mode=rtmp keyframe-interval=5 avg-bitrate=0.5 url={url}"
+        ),
+    );
+    let said = || std::fs::read_to_string(&output).unwrap_or_default();
+    // nginx-rtmp keeps a player of a stream nobody publishes yet waiting: the reader may start first.
+    let frames = tdmeta_frames(
+        &format!(
+            "rtmp2src location={url} ! flvdemux name=d d.video ! queue ! \
+             tdmetaextract emit-frame-messages=true ! fakesink sync=false async=false \
+             d.audio ! queue ! fakesink sync=false async=false"
+        ),
+        25,
+        Duration::from_secs(25),
+    )
+    .unwrap_or_else(|e| panic!("receiver: {e}; sender: {}", said()));
+    assert!(
+        frames.len() >= 20,
+        "{} frames; sender: {}",
+        frames.len(),
+        said()
+    );
+    let (median, latencies) = steady_median(&frames);
+    assert!(
+        median < 120.0,
+        "median capture-to-arrival {median:.1} ms at 5 fps (a picture held for the pipeline's latency \
+         waits >= 200 ms): {latencies:?}"
+    );
+}

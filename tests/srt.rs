@@ -977,10 +977,7 @@ fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
         25,
         20,
     );
-    // The first pictures after joining can carry the join; the rest are steady state.
-    let mut latencies: Vec<f64> = frames[5..].iter().map(|(_, l)| *l).collect();
-    latencies.sort_by(f64::total_cmp);
-    let median = latencies[latencies.len() / 2];
+    let (median, latencies) = steady_median(&frames);
     assert!(
         median < 120.0,
         "median capture-to-arrival {median:.1} ms at 5 fps (a picture held for the pipeline's latency \

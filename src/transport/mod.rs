@@ -328,7 +328,7 @@ pub(crate) fn send_on_arrival_when_live(
     }
 }
 
-/// [`send_on_arrival_when_live`] for a sink that is itself the `sync=true` element (srtsink).
+/// [`send_on_arrival_when_live`] for a sink that is itself the `sync=true` element (srtsink, rtmp2sink).
 pub(crate) fn sink_sends_on_arrival_when_live(sink: &gst::Element) {
     send_on_arrival_when_live(sink, |sink| sink.set_property("sync", false));
 }

@@ -617,7 +617,9 @@ pub fn capture_our_log_lines() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> 
 
 /// Decodes what `src` (a launch fragment ending in parsed H.264) gives for `window` after the pipeline
 /// is PLAYING; counts only pictures decoded whole (avdec_h264 output-corrupt=false) from the first
-/// keyframe on.
+/// keyframe on. The sink is `async=false` (it never holds the pipeline in PAUSED for a preroll): a
+/// reader that joins a stream between keyframes gets audio first, and a demuxer's other branch
+/// (`d.audio ! queue ! fakesink async=false`) must not fill and block before the first picture.
 pub fn decoded(src: String, window: Duration) -> std::thread::JoinHandle<u64> {
     let r = decoded_with_gaps(src, window);
     std::thread::spawn(move || r.join().expect("reader").0)
@@ -630,7 +632,7 @@ pub fn decoded_with_gaps(
 ) -> std::thread::JoinHandle<(u64, Duration)> {
     std::thread::spawn(move || {
         let pipeline = pipeline(&format!(
-            "{src} ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false"
+            "{src} ! avdec_h264 output-corrupt=false ! fakesink name=out sync=false async=false"
         ));
         let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let gaps = std::sync::Arc::new(std::sync::Mutex::new((
@@ -657,6 +659,18 @@ pub fn decoded_with_gaps(
         let gap = gaps.lock().unwrap_or_else(|e| e.into_inner()).1;
         (n, gap)
     })
+}
+
+/// The median latency of [`tdmeta_frames`]' frames after the first five (which can carry the join: the
+/// rest are steady state), with those latencies sorted.
+pub fn steady_median(frames: &[(Instant, f64)]) -> (f64, Vec<f64>) {
+    let mut latencies: Vec<f64> = frames.iter().skip(5).map(|(_, l)| *l).collect();
+    latencies.sort_by(f64::total_cmp);
+    let median = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
+    (median, latencies)
 }
 
 /// What the reader `launch` (a pipeline with `tdmetaextract emit-frame-messages=true`) gets within

@@ -305,6 +305,9 @@ impl Rtmp {
         // nginx-rtmp to parse; at 4096 (nginx-rtmp's own outgoing chunk size) the picture reaches a player
         // ~5 ms sooner (benches/latency.rs: 44.2 -> 39.7 ms p50; 65536 gave 39.0, no better).
         sink.set_property("chunk-size", RTMP_CHUNK_SIZE);
+        // Behind a live source, publish each picture when it is muxed: rtmp2sink's sync=true wait for the
+        // pipeline's latency cost 53.6 ms at 30 fps from a gst-launch-1.0 sender (docs/FINDINGS.md).
+        super::sink_sends_on_arrival_when_live(&sink);
         if let Some(u) = &self.username {
             sink.set_property("username", u);
         }
