@@ -35,10 +35,15 @@ struct Row {
 }
 
 const GSTREAMER: &str = "GStreamer";
+/// RTMP's GStreamer receiver with the decoder's own choice of threading: rtmp2src is not a live source,
+/// so avdec_h264 decodes frame-threaded and holds a picture per extra thread (README, FINDINGS).
+const GSTREAMER_FRAME_THREADS: &str = "GStreamer, avdec_h264 thread-type=auto";
 const FFMPEG: &str = "FFmpeg";
 
 fn main() {
     bench::init_or_exit();
+    // Started again by itself as the sender process (common::glass::ours, as users run senders).
+    common::user_sender::serve_if_asked();
     let seconds = bench::env_u32("LATENCY_SECONDS", 8);
     let rounds = bench::env_u32("LATENCY_ROUNDS", 3);
     let frames = seconds * 30;
@@ -66,6 +71,7 @@ fn main() {
         (srt, "FFmpeg", FFMPEG),
         (rtmp, "nvencstreamsink", GSTREAMER),
         (rtmp, "FFmpeg", GSTREAMER),
+        (rtmp, "nvencstreamsink", GSTREAMER_FRAME_THREADS),
         ("RTSP over UDP", "nvencstreamsink", GSTREAMER),
         ("RTSP over TCP", "nvencstreamsink", GSTREAMER),
     ]
@@ -83,7 +89,7 @@ fn main() {
     })
     .collect();
     for round in 0..rounds {
-        for row in rows.iter_mut() {
+        for (n, row) in rows.iter_mut().enumerate() {
             let ffmpeg_sends = row.sender == "FFmpeg";
             let samples = if row.name.starts_with("SRT") {
                 let port = free_port();
@@ -117,10 +123,12 @@ fn main() {
                 drop(ffmpeg_rx);
                 samples
             } else if row.name.starts_with("RTMP") {
-                let url = format!(
-                    "rtmp://127.0.0.1:{}/live/latency{round}{}",
-                    ng.port, row.sender
-                );
+                let url = format!("rtmp://127.0.0.1:{}/live/latency{round}-{n}", ng.port);
+                let decode = if row.receiver == GSTREAMER_FRAME_THREADS {
+                    decode.to_string()
+                } else {
+                    decode.replace("avdec_h264", "avdec_h264 thread-type=slice")
+                };
                 let receiver = format!(
                     "rtmp2src location={url} ! flvdemux name=d d.video ! queue ! h264parse ! {decode}"
                 );
@@ -161,15 +169,28 @@ fn main() {
     }
     drop(ng);
 
+    // The line a user would run for nvencstreamsink's SRT row (the others differ in mode and url).
+    let user_line = common::user_sender::as_gst_launch(&common::glass::stamped_line(
+        SOURCE,
+        frames,
+        &format!(
+            "tdmetainject ! nvencstreamsink mode=srt url=srt://127.0.0.1:PORT?mode=caller&latency=120 {SETTINGS}"
+        ),
+    ));
     let mut md = format!(
-        "## Glass-to-glass latency on loopback, against FFmpeg (issues #9, #20)\n\n\
+        "## Glass-to-glass latency on loopback, against FFmpeg (issues #9, #20, #29)\n\n\
          1280×720 at 30 fps, software H.264 (`{SETTINGS}`), video only, {seconds} s per run, first \
          {SKIP} decoded frames skipped. Latency = wall-clock time written into each picture as it leaves \
          the source, read back from the picture leaving the decoder on the receiving side, the same receivers for \
-         both senders. GStreamer: for SRT `srtsrc ! tsdemux ! tdmetaextract ! avdec_h264`, without the \
+         both senders. **Every sender runs in a process of its own, as users run it**: nvencstreamsink in \
+         an application that handles LATENCY messages as gst-launch-1.0 does (this benchmark's binary again, \
+         `--user-sender`, which also writes the stamp), the same as `{user_line}`; \
+         FFmpeg as its own process. GStreamer: for SRT `srtsrc ! tsdemux ! tdmetaextract ! avdec_h264`, without the \
          `h264parse` most receivers put there (tsdemux gives whole access units but does not say so in \
          its caps, and h264parse then holds each one until the next begins, one frame interval more for \
-         every sender). FFmpeg (SRT): `ffmpeg -fflags nobuffer -flags low_delay -probesize 32 \
+         every sender); for RTMP `rtmp2src ! flvdemux ! queue ! h264parse ! tdmetaextract ! avdec_h264 \
+         thread-type=slice` (rtmp2src is not a live source, so avdec_h264 left to itself decodes \
+         frame-threaded and holds a picture per extra thread: the row *thread-type=auto*). FFmpeg (SRT): `ffmpeg -fflags nobuffer -flags low_delay -probesize 32 \
          -analyzeduration 0 -i srt://… -f rawvideo pipe:1`, its demuxer and decoder, the pictures read \
          from the pipe. FFmpeg {ffmpeg} gets the same pictures through a pipe and \
          the x264 settings read off nvencstreamsink's running x264enc: `ffmpeg -f rawvideo … -c:v libx264 \

@@ -60,6 +60,8 @@ fn main() {
     // Again, inside a network namespace of its own: the shaping cannot touch this machine's loopback.
     bench::rerun_in_loopback_netns();
     bench::init_or_exit();
+    // Started again by itself as the sender process (common::glass::ours, as users run senders).
+    common::user_sender::serve_if_asked();
     let seconds = bench::env_u32("SQUEEZE_SECONDS", 20);
     let frames = seconds * 30;
 

@@ -11,7 +11,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::glass::{percentile, stamped, Samples, SKIP};
+use common::glass::{percentile, stamped_line, Samples, SKIP};
+use common::user_sender::UserSender;
 use common::webrtc::{ice_on_loopback, receive_pads, wait_for, Browser, Signalling};
 use common::{bench, stamp};
 use gst::prelude::*;
@@ -45,6 +46,8 @@ struct Run {
 fn main() {
     bench::rerun_in_loopback_netns();
     common::init_webrtc();
+    // Started again by itself as the sender process (common::user_sender, as users run senders).
+    common::user_sender::serve_if_asked();
     let seconds = bench::env_u32("WEBRTC_SECONDS", 10);
     let rounds = bench::env_u32("WEBRTC_ROUNDS", 3);
     let mut rows: Vec<Row> = [
@@ -70,7 +73,8 @@ fn main() {
         for row in rows.iter_mut() {
             let sig = Signalling::start();
             let name = format!("bench{round}");
-            let tx = stamped(
+            // The sender as users run it: a process of its own (common::user_sender).
+            let tx = UserSender::start(&stamped_line(
                 SOURCE,
                 seconds * 30 + 150,
                 &format!(
@@ -78,17 +82,9 @@ fn main() {
                      webrtc-encode={} {SETTINGS}",
                     sig.ws, row.encode
                 ),
-            );
-            let _ = tx.set_state(gst::State::Playing);
+            ));
             // Registered with the signalling server before a viewer asks for the stream.
-            let sink = tx.by_name("s");
-            let registered = wait_for(Duration::from_secs(20), || {
-                sink.as_ref().is_some_and(|s| {
-                    gst::glib::EnumValue::from_value(&s.property_value("connection-state"))
-                        .is_some_and(|(_, v)| v.nick() == "connected")
-                })
-            });
-            if !registered {
+            if !tx.wait_state("connected", Duration::from_secs(20)) {
                 eprintln!("the sender did not register with the signalling server");
             }
             let (ages, arrival) = if row.receiver != WEBRTCSRC {
@@ -96,7 +92,7 @@ fn main() {
             } else {
                 (webrtcsrc(&sig, seconds), None)
             };
-            let _ = tx.set_state(gst::State::Null);
+            drop(tx);
             let p50 = percentile(&ages, 0.5);
             eprintln!(
                 "WebRTC {} → {}: {} frames measured, p50 {p50:.1} ms",

@@ -3,6 +3,7 @@
 //! decoder on the receiving side; nvencstreamsink or FFmpeg (libx264, the x264 settings read off
 //! nvencstreamsink's running x264enc) sending the same pictures.
 
+use super::user_sender::{Report, UserSender};
 use super::{poll, stamp, Peer};
 use gst::prelude::*;
 use gsttdstream::meta::frame_meta;
@@ -30,10 +31,15 @@ pub struct Samples {
     pub bitrate: Vec<f64>,
 }
 
-/// What sends: a GStreamer pipeline (stamping its pictures), and for FFmpeg the process it feeds.
-pub struct Sender {
-    pub pipeline: gst::Pipeline,
-    pub ffmpeg: Option<Peer>,
+/// What sends.
+pub enum Sender {
+    /// nvencstreamsink as users run it: a process of its own ([`UserSender`]) running this launch line.
+    Process(String),
+    /// FFmpeg: the stamped pictures come from a pipeline in this process, through a pipe into FFmpeg.
+    Ffmpeg {
+        pipeline: gst::Pipeline,
+        ffmpeg: Peer,
+    },
 }
 
 pub fn launch(line: &str) -> gst::Pipeline {
@@ -43,30 +49,32 @@ pub fn launch(line: &str) -> gst::Pipeline {
         .expect("pipeline")
 }
 
-/// `frames` pictures of SOURCE, each stamped with the wall-clock time, into `tail`.
-pub fn stamped(source: &str, frames: u32, tail: &str) -> gst::Pipeline {
+/// `frames` pictures of SOURCE into `tail`, as a launch line.
+pub fn stamped_line(source: &str, frames: u32, tail: &str) -> String {
     let source = source.replacen(
         "is-live=true",
         &format!("is-live=true num-buffers={frames}"),
         1,
     );
-    let pipeline = launch(&format!("{source} ! {tail}"));
+    format!("{source} ! {tail}")
+}
+
+/// `frames` pictures of SOURCE, each stamped with the wall-clock time, into `tail`.
+pub fn stamped(source: &str, frames: u32, tail: &str) -> gst::Pipeline {
+    let pipeline = launch(&stamped_line(source, frames, tail));
     if let Some(e) = pipeline.by_name("stamp") {
         stamp::stamp_at(&e);
     }
     pipeline
 }
 
+/// nvencstreamsink with `props` sending `frames` stamped pictures of SOURCE, run as users run it.
 pub fn ours(source: &str, frames: u32, props: &str) -> Sender {
-    let pipeline = stamped(
+    Sender::Process(stamped_line(
         source,
         frames,
         &format!("tdmetainject ! nvencstreamsink name=s {props}"),
-    );
-    Sender {
-        pipeline,
-        ffmpeg: None,
-    }
+    ))
 }
 
 /// FFmpeg encoding with `x264` (its arguments) and sending with `output` (format and URL arguments),
@@ -93,12 +101,12 @@ pub fn ffmpeg(source: &str, frames: u32, x264: &[String], output: &[&str]) -> Se
         .expect("ffmpeg (Debian package ffmpeg; ./run setup)");
     let fd = child.stdin.as_ref().map_or(-1, |s| s.as_raw_fd());
     let pipeline = stamped(source, frames, &format!("fdsink fd={fd} sync=false"));
-    Sender {
+    Sender::Ffmpeg {
         pipeline,
-        ffmpeg: Some(Peer {
+        ffmpeg: Peer {
             child,
             name: "ffmpeg".into(),
-        }),
+        },
     }
 }
 
@@ -160,16 +168,20 @@ pub fn measure(receiver: &str, sender: Sender, receiver_first: bool) -> Samples 
             gst::PadProbeReturn::Ok
         });
     }
-    let Sender {
-        pipeline: tx,
-        mut ffmpeg,
-    } = sender;
-    if receiver_first {
+    // The sender's process starts when the receiver waits for it, or the other way round (RTSP: the
+    // mount appears once the sender runs; retry until frames come).
+    let start = || match &sender {
+        Sender::Process(line) => Some(UserSender::start(line)),
+        Sender::Ffmpeg { pipeline, .. } => {
+            let _ = pipeline.set_state(gst::State::Playing);
+            None
+        }
+    };
+    let started = if receiver_first {
         let _ = rx.set_state(gst::State::Playing);
-        let _ = tx.set_state(gst::State::Playing);
+        start()
     } else {
-        let _ = tx.set_state(gst::State::Playing);
-        // RTSP: the mount appears once the sender runs; retry until frames come.
+        let started = start();
         poll(Duration::from_secs(15), || {
             let _ = rx.set_state(gst::State::Playing);
             let got = poll(Duration::from_secs(3), || {
@@ -180,41 +192,44 @@ pub fn measure(receiver: &str, sender: Sender, receiver_first: bool) -> Samples 
             }
             got
         });
-    }
-    let sink = tx.by_name("s");
-    if let Some(bus) = tx.bus() {
-        for _ in 0..400 {
-            let end = bus.timed_pop_filtered(
-                gst::ClockTime::from_mseconds(100),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            );
-            if let Some(stats) = sink.as_ref().map(|s| s.property::<gst::Structure>("stats")) {
-                let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
-                if let Ok(ms) = stats.get::<f64>("last-encode-time") {
-                    s.encode.push(ms);
-                }
-                if let Ok(bps) = stats.get::<u64>("bitrate") {
-                    s.bitrate.push(bps as f64);
+        started
+    };
+    match (started, sender) {
+        (Some(process), _) => {
+            let launch = process.launch.clone();
+            let (ended, reports) = process.finish(Duration::from_secs(40));
+            if !ended {
+                eprintln!("sender did not end by itself: {launch}");
+            }
+            let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
+            for r in reports {
+                match r {
+                    Report::Encode(ms) => s.encode.push(ms),
+                    Report::Bitrate(bps) => s.bitrate.push(bps),
+                    Report::State(_) => {}
                 }
             }
-            match end.as_ref().map(|m| m.view()) {
-                Some(gst::MessageView::Error(e)) => {
+        }
+        (None, Sender::Ffmpeg { pipeline, ffmpeg }) => {
+            if let Some(bus) = pipeline.bus() {
+                let end = bus.timed_pop_filtered(
+                    gst::ClockTime::from_seconds(40),
+                    &[gst::MessageType::Eos, gst::MessageType::Error],
+                );
+                if let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) {
                     eprintln!("sender: {} ({:?})", e.error(), e.debug());
-                    break;
                 }
-                Some(_) => break,
-                None => {}
+            }
+            let _ = pipeline.set_state(gst::State::Null);
+            let mut peer = ffmpeg;
+            // End of input: FFmpeg flushes and exits.
+            drop(peer.child.stdin.take());
+            let (ok, _, err) = peer.wait_output(Duration::from_secs(10));
+            if !ok {
+                eprintln!("ffmpeg: {err}");
             }
         }
-    }
-    let _ = tx.set_state(gst::State::Null);
-    if let Some(mut peer) = ffmpeg.take() {
-        // End of input: FFmpeg flushes and exits.
-        drop(peer.child.stdin.take());
-        let (ok, _, err) = peer.wait_output(Duration::from_secs(10));
-        if !ok {
-            eprintln!("ffmpeg: {err}");
-        }
+        (None, Sender::Process(_)) => {}
     }
     if let Some(gst::MessageView::Error(e)) = rx
         .bus()

@@ -10,6 +10,7 @@ pub mod netns;
 pub mod nginx;
 pub mod stamp;
 pub mod standin;
+pub mod user_sender;
 #[cfg(feature = "webrtc")]
 pub mod webrtc;
 
