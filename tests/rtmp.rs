@@ -337,3 +337,32 @@ fn a_live_sender_run_by_gst_launch_publishes_pictures_as_they_are_encoded() {
          waits >= 200 ms): {latencies:?}"
     );
 }
+
+/// `rtmp-tcp-nodelay` (on by default) reaches the socket rtmp2sink connected with, and `false` leaves
+/// the system's default: read back from this process's connection to nginx-rtmp once it is up. (What
+/// it changes on a link where Nagle's algorithm matters is measured by tools/measure-tcp-nodelay.sh:
+/// p95 43-44 ms instead of 71-90, docs/FINDINGS.md.)
+#[test]
+fn rtmp_tcp_nodelay_is_set_on_the_connection_to_the_server() {
+    init();
+    let ng = nginx(None);
+    let server: std::net::SocketAddr = ([127, 0, 0, 1], ng.port).into();
+    for (prop, expected) in [("", true), ("rtmp-tcp-nodelay=false", false)] {
+        let mut run = live::Run::start(&format!(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             nvencstreamsink name=s mode=rtmp url=rtmp://127.0.0.1:{}/live/nodelay{expected} {prop}",
+            ng.port
+        ));
+        assert!(
+            run.until_state("connected", 1, Duration::from_secs(20)),
+            "{:?} {:?}",
+            run.states,
+            run.errors
+        );
+        let states = gsttdstream::transport::rtmp::nodelay::state_of_connections_to(&[server]);
+        run.drain();
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
+        assert_eq!(states, vec![expected], "TCP_NODELAY with '{prop}'");
+        let _ = run.pipeline.set_state(gst::State::Null);
+    }
+}

@@ -36,6 +36,8 @@ pub struct Settings {
     pub rtmp_buffer_size: f64,
     /// Enhanced FLV for H.264 as well (H.265/AV1 always use it).
     pub rtmp_enhanced: bool,
+    /// TCP_NODELAY on the RTMP connection.
+    pub rtmp_tcp_nodelay: bool,
     pub audio_codec: AudioCodec,
     /// Whether audio-codec was set (mode=webrtc/whip use Opus unless it was).
     pub audio_codec_set: bool,
@@ -80,6 +82,7 @@ impl Default for Settings {
             mux_rate: 0.0,
             rtmp_buffer_size: 0.0,
             rtmp_enhanced: false,
+            rtmp_tcp_nodelay: true,
             audio_codec: AudioCodec::Aac,
             audio_codec_set: false,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
@@ -238,6 +241,16 @@ pub fn specs() -> Vec<glib::ParamSpec> {
                     always use Enhanced RTMP (eflvmux where GStreamer has it, else tdeflvmux); off = H.264 in \
                     legacy FLV, which every server takes")
             .default_value(false)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("rtmp-tcp-nodelay")
+            .nick("RTMP TCP_NODELAY")
+            .blurb("RTMP: turn off Nagle's algorithm (TCP_NODELAY) on the connection to the server, so the end \
+                    of each picture leaves at once instead of waiting until the server has acknowledged what \
+                    came before. rtmp2sink does not set it; nvencstreamsink sets it once connected, on this \
+                    process's connections to the server's address and port (another RTMP connection of the \
+                    process to the same server gets it too). off = the system's default (Nagle on)")
+            .default_value(d.rtmp_tcp_nodelay)
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("audio-codec", d.audio_codec)
@@ -432,6 +445,7 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "vbv-buffer-size" => e.vbv_buffer_size = get!(),
         "rtmp-buffer-size" => s.rtmp_buffer_size = get!(),
         "rtmp-enhanced" => s.rtmp_enhanced = get!(),
+        "rtmp-tcp-nodelay" => s.rtmp_tcp_nodelay = get!(),
         "audio-codec" => {
             s.audio_codec = get!();
             s.audio_codec_set = true;
@@ -510,6 +524,7 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "vbv-buffer-size" => e.vbv_buffer_size.to_value(),
         "rtmp-buffer-size" => s.rtmp_buffer_size.to_value(),
         "rtmp-enhanced" => s.rtmp_enhanced.to_value(),
+        "rtmp-tcp-nodelay" => s.rtmp_tcp_nodelay.to_value(),
         "audio-codec" => s.audio_codec.to_value(),
         "audio-bitrate" => s.audio_bitrate.to_value(),
         "include-silent-audio" => s.include_silent_audio.to_value(),

@@ -14,6 +14,7 @@ use crate::encoder::Codec;
 use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
 use crate::nvencstreamsink::{AudioCodec, Mode};
 
+pub mod nodelay;
 pub mod url;
 
 pub use url::RtmpTarget;
@@ -79,6 +80,8 @@ pub struct Rtmp {
     password: Option<String>,
     /// rtmps://: what the certificate is checked for.
     tls_validation: gio::TlsCertificateFlags,
+    /// `rtmp-tcp-nodelay`: TCP_NODELAY on the connection once it is up.
+    tcp_nodelay: bool,
 }
 
 fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
@@ -99,6 +102,7 @@ fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
         codec,
         buffer_ns: (buffer_s * 1e9) as u64,
         tls_validation: s.tls_validation_flags,
+        tcp_nodelay: s.rtmp_tcp_nodelay,
     }))
 }
 
@@ -170,7 +174,9 @@ impl Destination for Rtmp {
         let link = Link::new(
             "rtmp-transport",
             with_audio,
-            Box::new(RtmpProbe),
+            Box::new(RtmpProbe {
+                nodelay: self.tcp_nodelay.then(|| NoDelay::new(&self.target)),
+            }),
             Box::new(move || me.build_inner(with_audio)),
         )?;
         Ok(Built::of_link(link, flv_video_caps(self.codec)))
@@ -218,18 +224,75 @@ impl Destination for Rtmp {
 
 /// rtmp2sink: its `stats` come from the connection once the stream is published. It reports every
 /// connection failure by itself, so nothing needs to reach it while it connects.
-struct RtmpProbe;
+struct RtmpProbe {
+    nodelay: Option<NoDelay>,
+}
+
+/// `rtmp-tcp-nodelay`: set on each new rtmp2sink's connection the first time it shows connected.
+struct NoDelay {
+    host: String,
+    port: u16,
+    done_for: std::sync::Mutex<gst::glib::WeakRef<gst::Element>>,
+}
+
+impl NoDelay {
+    fn new(target: &RtmpTarget) -> NoDelay {
+        let default_port = if target.scheme == "rtmps" { 443 } else { 1935 };
+        NoDelay {
+            host: target.host.clone(),
+            port: target.port.unwrap_or(default_port),
+            done_for: std::sync::Mutex::new(gst::glib::WeakRef::new()),
+        }
+    }
+
+    fn set_once(&self, sink: &gst::Element) {
+        let done = self.done_for.lock().unwrap_or_else(|e| e.into_inner());
+        if done.upgrade().as_ref() == Some(sink) {
+            return;
+        }
+        done.set(Some(sink));
+        drop(done);
+        // The server's addresses as rtmp2sink resolved them (it connected to one of them just now).
+        let peers: Vec<std::net::SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(self.host.as_str(), self.port))
+                .map(Iterator::collect)
+                .unwrap_or_default();
+        let set = nodelay::set_on_connections_to(&peers);
+        if set == 0 {
+            gst::warning!(
+                crate::nvencstreamsink::CAT,
+                obj = sink,
+                "rtmp-tcp-nodelay: no connection of this process to {}:{} found to set TCP_NODELAY on",
+                self.host,
+                self.port
+            );
+        } else {
+            gst::info!(
+                crate::nvencstreamsink::CAT,
+                obj = sink,
+                "TCP_NODELAY set on {set} connection(s) to {}:{}",
+                self.host,
+                self.port
+            );
+        }
+    }
+}
 
 impl Probe for RtmpProbe {
     fn is_connected(&self, sink: &gst::Element) -> bool {
         if sink.find_property("stats").is_none() {
             return false;
         }
-        sink.property::<Option<gst::Structure>>("stats")
+        let connected = sink
+            .property::<Option<gst::Structure>>("stats")
             .is_some_and(|stats| {
                 stats.get::<u32>("in-window-ack-size").unwrap_or(0) > 0
                     || stats.get::<u64>("in-bytes-total").unwrap_or(0) > 0
-            })
+            });
+        if let (true, Some(nodelay)) = (connected, &self.nodelay) {
+            nodelay.set_once(sink);
+        }
+        connected
     }
 
     fn closed_while_connecting(&self) -> bool {
@@ -371,6 +434,7 @@ mod tests {
             username: None,
             password: None,
             tls_validation: gio::TlsCertificateFlags::VALIDATE_ALL,
+            tcp_nodelay: true,
         };
         assert!(r.is_final("publish rejected: NetStream.Publish.BadName"));
         assert!(!r.is_final("Connection refused"));
