@@ -175,6 +175,9 @@ fn chromium(sig: &Signalling, name: &str, seconds: u32, smooth: bool) -> (Vec<f6
 /// after the first SKIP, for `seconds`.
 fn webrtcsrc(sig: &Signalling, seconds: u32) -> Vec<f64> {
     let rx = gst::Pipeline::new();
+    // As a user's receiver does (README): tdwebrtcsupport registers webrtcsrc where no system copy is.
+    // (The sender, in a process of its own, no longer registers it in this one.)
+    let _support = gst::ElementFactory::make("tdwebrtcsupport").build();
     let Ok(src) = gst::ElementFactory::make("webrtcsrc")
         .property("connect-to-first-producer", true)
         .build()

@@ -366,3 +366,63 @@ fn rtmp_tcp_nodelay_is_set_on_the_connection_to_the_server() {
         let _ = run.pipeline.set_state(gst::State::Null);
     }
 }
+
+/// The connection test of nanocosmos' writer: the `test-connection` action signal, on an element that
+/// never streams (NULL), answers for each destination.
+fn connection_test(url: &str) -> gst::Structure {
+    let sink = gst::ElementFactory::make("nvencstreamsink")
+        .property_from_str("mode", "rtmp")
+        .property("url", url)
+        .build()
+        .expect("nvencstreamsink");
+    let answer = sink.emit_by_name::<gst::Structure>("test-connection", &[]);
+    assert_eq!(answer.name(), "nvencstreamsink-connection-test");
+    answer
+}
+
+fn tested(answer: &gst::Structure) -> (String, String) {
+    let lines = answer
+        .get::<gst::Array>("destinations")
+        .expect("destinations");
+    let first = lines
+        .first()
+        .and_then(|v| v.get::<gst::Structure>().ok())
+        .expect("one destination");
+    (
+        first.get::<String>("result").unwrap_or_default(),
+        first.get::<String>("reason").unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_connection_test_passes_the_right_key_and_names_the_wrong_one_without_showing_it() {
+    init();
+    let right = "right-key-0003";
+    let (_auth, auth_port) = auth_server(right);
+    let ng = nginx(Some(auth_port));
+    let base = format!("rtmp://127.0.0.1:{}/live/cam?key=", ng.port);
+
+    let answer = connection_test(&format!("{base}{right}"));
+    assert_eq!(tested(&answer), ("ok".into(), String::new()), "{answer}");
+    assert!(answer.get::<bool>("ok").unwrap(), "{answer}");
+
+    let wrong = "wrong-key-8888";
+    let answer = connection_test(&format!("{base}{wrong}"));
+    let (result, reason) = tested(&answer);
+    assert_eq!(result, "failed", "{answer}");
+    assert!(!answer.get::<bool>("ok").unwrap(), "{answer}");
+    assert!(
+        reason.contains("Fix: the server refused to accept the stream: check the stream key"),
+        "{reason}"
+    );
+    assert!(!answer.to_string().contains(wrong), "{answer}");
+
+    // Nobody listening: the sink's words and the network hint.
+    let answer = connection_test(&format!("rtmp://127.0.0.1:{}/live/cam", free_port()));
+    let (result, reason) = tested(&answer);
+    assert_eq!(result, "failed", "{answer}");
+    assert!(
+        reason.contains("Fix: check that the server or listener at url is running and reachable"),
+        "{reason}"
+    );
+}

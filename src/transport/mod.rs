@@ -158,6 +158,14 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
         network_hint(detail).into_iter().map(String::from).collect()
     }
 
+    /// Connects (and where the protocol has it, authenticates) without streaming, for the element's
+    /// `test-connection` signal: None where the transport has no such test, else Ok or the failure as
+    /// the sink says it (hints and redaction are the caller's).
+    fn connection_test(&self, timeout: std::time::Duration) -> Option<Result<(), String>> {
+        let _ = timeout;
+        None
+    }
+
     /// Whether another attempt cannot fix this failure (refused credentials, wrong passphrase): it is
     /// final at once instead of being retried.
     fn is_final(&self, reason: &str) -> bool {

@@ -22,6 +22,7 @@ use super::CAT;
 mod adapt;
 mod build;
 mod change;
+mod connection_test;
 mod report;
 
 use report::{own_words, ElementReporter};
@@ -91,15 +92,25 @@ impl ObjectImpl for NvencStreamSink {
 
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            vec![glib::subclass::Signal::builder("force-idr")
-                .action()
-                .class_handler(|args| {
-                    if let Ok(obj) = args[0].get::<super::NvencStreamSink>() {
-                        obj.imp().force_idr();
-                    }
-                    None
-                })
-                .build()]
+            vec![
+                glib::subclass::Signal::builder("force-idr")
+                    .action()
+                    .class_handler(|args| {
+                        if let Ok(obj) = args[0].get::<super::NvencStreamSink>() {
+                            obj.imp().force_idr();
+                        }
+                        None
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("test-connection")
+                    .action()
+                    .return_type::<gst::Structure>()
+                    .class_handler(|args| {
+                        let obj = args[0].get::<super::NvencStreamSink>().ok()?;
+                        Some(obj.imp().test_connection().to_value())
+                    })
+                    .build(),
+            ]
         });
         SIGNALS.as_ref()
     }
@@ -161,7 +172,12 @@ impl ElementImpl for NvencStreamSink {
                 "NVENC Stream Sink (TouchDesigner Video Stream Out)",
                 "Sink/Network/Video/Audio",
                 "Encodes raw video (NVENC, or software where there is none) and audio, and streams them over \
-                 RTMP or SRT (caller/listener/rendezvous); TouchDesigner's Video Stream Out TOP for GStreamer",
+                 RTMP or SRT (caller/listener/rendezvous); TouchDesigner's Video Stream Out TOP for GStreamer. \
+                 Action signals: force-idr (the next picture is an IDR); test-connection (connects and \
+                 publishes to each RTMP destination of url or destinations without streaming, meant before the \
+                 stream starts: a server refuses a second publisher of a live stream; blocks up to 10 s per \
+                 destination; returns a nvencstreamsink-connection-test structure, also posted as an element message: ok, \
+                 and per destination url, transport, result ok/failed/untested, reason)",
                 "tdstream developers",
             )
         });

@@ -4,6 +4,7 @@
 
 use gst::prelude::*;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::link::{Inner, Link, Probe};
 use super::{
@@ -220,6 +221,10 @@ impl Destination for Rtmp {
     fn is_final(&self, reason: &str) -> bool {
         mentions(reason, FINAL) || mentions(reason, CERTIFICATE)
     }
+
+    fn connection_test(&self, timeout: Duration) -> Option<Result<(), String>> {
+        Some(self.test_connection(timeout))
+    }
 }
 
 /// rtmp2sink: its `stats` come from the connection once the stream is published. It reports every
@@ -338,25 +343,8 @@ fn flv_video_caps(codec: Codec) -> gst::Caps {
 }
 
 impl Rtmp {
-    /// One connection's worth of elements. A new flvmux per connection: every connection starts with the
-    /// FLV header, onMetaData and the codec sequence headers.
-    fn build_inner(&self, with_audio: bool) -> Result<Inner, TransportError> {
-        let bin = gst::Bin::with_name("rtmp-connection");
-        let purpose = match self.flv {
-            FlvMuxer::Legacy => "mode=rtmp (FLV muxing)",
-            _ => "mode=rtmp with Enhanced RTMP (H.265/AV1 in FLV)",
-        };
-        let mux = make(self.flv.factory(), "flvmux", purpose)?;
-        if mux.find_property("streamable").is_some() {
-            mux.set_property("streamable", true);
-        }
-        // The application-level buffer (rtmp-buffer-size): when the network cannot keep up it drops the
-        // newest data instead of blocking the pipeline, and the link resumes at the next keyframe.
-        let queue = make("queue", "rtmp-buffer", "mode=rtmp")?;
-        queue.set_property("max-size-time", self.buffer_ns);
-        queue.set_property("max-size-buffers", 0u32);
-        queue.set_property("max-size-bytes", 0u32);
-        crate::plugins::set_enum(&queue, "leaky", "upstream").map_err(TransportError::Link)?;
+    /// rtmp2sink set up for this destination: where, with what credentials and certificate checks.
+    fn configured_sink(&self) -> Result<gst::Element, TransportError> {
         let sink = make("rtmp2sink", "rtmp2sink", "mode=rtmp (RTMP client)")?;
         sink.set_property("location", self.target.location());
         if sink.find_property("tls-validation-flags").is_some() {
@@ -377,6 +365,77 @@ impl Rtmp {
         if let Some(p) = &self.password {
             sink.set_property("password", p);
         }
+        Ok(sink)
+    }
+
+    /// Connects and publishes (where the server checks the stream key and any credentials) with an
+    /// rtmp2sink of its own, sends nothing, and closes: Ok once the server accepted the stream (rtmp2sink
+    /// shows connection `stats` only from then on), else its error as the sink says it, or no answer
+    /// within `timeout`.
+    fn test_connection(&self, timeout: Duration) -> Result<(), String> {
+        let pipeline = gst::Pipeline::with_name("tdstream-rtmp-connection-test");
+        let src = make("appsrc", "connection-test-src", "the RTMP connection test")
+            .map_err(|e| e.to_string())?;
+        let sink = self.configured_sink().map_err(|e| e.to_string())?;
+        pipeline
+            .add_many([&src, &sink])
+            .and_then(|_| src.link(&sink).map_err(|e| gst::glib::bool_error!("{e}")))
+            .map_err(|e| e.to_string())?;
+        let bus = pipeline.bus().ok_or("the test pipeline has no bus")?;
+        let probe = RtmpProbe { nodelay: None };
+        let deadline = std::time::Instant::now() + timeout;
+        let result = match pipeline.set_state(gst::State::Playing) {
+            Err(_) => Err(bus
+                .pop_filtered(&[gst::MessageType::Error])
+                .and_then(|m| match m.view() {
+                    gst::MessageView::Error(e) => Some(e.error().to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "rtmp2sink did not start".to_string())),
+            Ok(_) => loop {
+                if probe.is_connected(&sink) {
+                    break Ok(());
+                }
+                if let Some(m) = bus.timed_pop_filtered(
+                    gst::ClockTime::from_mseconds(20),
+                    &[gst::MessageType::Error],
+                ) {
+                    if let gst::MessageView::Error(e) = m.view() {
+                        break Err(e.error().to_string());
+                    }
+                }
+                if std::time::Instant::now() >= deadline {
+                    break Err(format!(
+                        "no answer from the server within {:.0} s",
+                        timeout.as_secs_f64()
+                    ));
+                }
+            },
+        };
+        let _ = pipeline.set_state(gst::State::Null);
+        result
+    }
+
+    /// One connection's worth of elements. A new flvmux per connection: every connection starts with the
+    /// FLV header, onMetaData and the codec sequence headers.
+    fn build_inner(&self, with_audio: bool) -> Result<Inner, TransportError> {
+        let bin = gst::Bin::with_name("rtmp-connection");
+        let purpose = match self.flv {
+            FlvMuxer::Legacy => "mode=rtmp (FLV muxing)",
+            _ => "mode=rtmp with Enhanced RTMP (H.265/AV1 in FLV)",
+        };
+        let mux = make(self.flv.factory(), "flvmux", purpose)?;
+        if mux.find_property("streamable").is_some() {
+            mux.set_property("streamable", true);
+        }
+        // The application-level buffer (rtmp-buffer-size): when the network cannot keep up it drops the
+        // newest data instead of blocking the pipeline, and the link resumes at the next keyframe.
+        let queue = make("queue", "rtmp-buffer", "mode=rtmp")?;
+        queue.set_property("max-size-time", self.buffer_ns);
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        crate::plugins::set_enum(&queue, "leaky", "upstream").map_err(TransportError::Link)?;
+        let sink = self.configured_sink()?;
         bin.add_many([&mux, &queue, &sink])
             .map_err(|e| TransportError::Link(e.to_string()))?;
         link_chain(&[&mux, &queue, &sink])?;
