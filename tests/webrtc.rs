@@ -477,3 +477,48 @@ fn whip_session_that_fails_after_the_answer_is_an_error_not_an_eos() {
     );
     assert!(!log.text().contains("TOKEN-whip-77"), "{}", log.text());
 }
+
+/// The sender as users run it (gst-launch-1.0, which handles LATENCY messages) sends each picture when
+/// it is encoded. webrtcsink's `clocksync` per input held every picture for its running time plus the
+/// pipeline's latency: 37 ms at 30 fps (webrtcsrc reading tdmetaextract's latency, 3 ms without), so
+/// at 5 fps 200 ms and more. A benchmark with the sender in its own process never saw it (issue #29).
+#[test]
+fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
+    if !in_loopback_netns("a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded") {
+        return;
+    }
+    let sig = Signalling::start();
+    let (_sender, output) = gst_launch(
+        "sender",
+        &format!(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=5/1 ! tdmetainject ! \
+             nvencstreamsink mode=webrtc url={} stream-name=asap ice-addresses=127.0.0.1 \
+             include-silent-audio=off keyframe-interval=5 avg-bitrate=0.5",
+            sig.ws
+        ),
+    );
+    let said = || std::fs::read_to_string(&output).unwrap_or_default();
+    // webrtcsrc connects to the first producer the signalling server lists: the sender may register
+    // after the reader asked, so the reader tries again until pictures come (bounded).
+    let launch = format!(
+        "tdwebrtcsupport webrtcsrc name=w connect-to-first-producer=true signaller::uri={} ! \
+         rtph264depay ! h264parse ! tdmetaextract emit-frame-messages=true ! fakesink sync=false async=false",
+        sig.ws
+    );
+    let frames = poll(Duration::from_secs(40), || {
+        let reader = pipeline(&launch);
+        let w = reader.by_name("w").expect("webrtcsrc");
+        w.set_property("stun-server", None::<String>);
+        common::webrtc::ice_on_loopback(&w);
+        tdmeta_frames_of(&reader, 25, Duration::from_secs(10))
+            .ok()
+            .filter(|f| f.len() >= 20)
+    })
+    .unwrap_or_else(|| panic!("the reader got no pictures; sender: {}", said()));
+    let (median, latencies) = steady_median(&frames);
+    assert!(
+        median < 120.0,
+        "median capture-to-arrival {median:.1} ms at 5 fps (a picture held for the pipeline's latency \
+         waits >= 200 ms): {latencies:?}"
+    );
+}

@@ -683,7 +683,15 @@ pub fn tdmeta_frames(
     count: usize,
     timeout: Duration,
 ) -> Result<Vec<(Instant, f64)>, String> {
-    let p = pipeline(launch);
+    tdmeta_frames_of(&pipeline(launch), count, timeout)
+}
+
+/// [`tdmeta_frames`] of a reader pipeline already made (and set up), which it plays and stops.
+pub fn tdmeta_frames_of(
+    p: &gst::Pipeline,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<(Instant, f64)>, String> {
     let bus = p.bus().expect("bus");
     let _ = p.set_state(gst::State::Playing);
     let deadline = Instant::now() + timeout;

@@ -352,23 +352,27 @@ fn configure(
     Ok(())
 }
 
-/// webrtcsink holds each buffer of its input until its running time plus the pipeline's latency (an
-/// `appsink` with `sync=true` per input, made when it goes to PAUSED): see
+/// webrtcsink holds each buffer of its input until its running time plus the pipeline's latency (a
+/// `clocksync` and an `appsink`, both `sync=true`, per input, made when it goes to PAUSED): see
 /// [`super::send_on_arrival_when_live`]. The wait is also not the same from one run to the next: the
 /// latency is first distributed before the source's caps are known (20 ms, the appsink's processing
 /// deadline), and a later recalculation adds the source's frame (53.3 ms at 30 fps), so the same sender
-/// was a frame later in some runs than in others. The appsinks exist by the first buffer.
+/// was a frame later in some runs than in others. Both exist by the first buffer. The clocksync's wait
+/// shows only where the pipeline's latency is distributed (gst-launch-1.0, or any application that
+/// handles LATENCY messages: 30 ms more per picture with the sender run that way, docs/FINDINGS.md).
 fn send_on_arrival(sink: &gst::Element) {
     super::send_on_arrival_when_live(sink, |sink| {
         let Some(bin) = sink.downcast_ref::<gst::Bin>() else {
             return;
         };
-        for appsink in bin
-            .iterate_all_by_element_factory_name("appsink")
-            .into_iter()
-            .flatten()
-        {
-            appsink.set_property("sync", false);
+        for factory in ["appsink", "clocksync"] {
+            for element in bin
+                .iterate_all_by_element_factory_name(factory)
+                .into_iter()
+                .flatten()
+            {
+                element.set_property("sync", false);
+            }
         }
     });
 }
