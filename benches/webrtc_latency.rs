@@ -109,14 +109,15 @@ fn main() {
         }
     }
     let mut md = format!(
-        "## Glass-to-glass latency over WebRTC on loopback (issue #20)\n\n\
+        "## Glass-to-glass latency over WebRTC on loopback (issues #20, #29)\n\n\
          1280×720 at 30 fps, software H.264 (`{SETTINGS}`), video only, {seconds} s measured per run after \
          the first {SKIP} frames shown. Latency = wall-clock time written into each picture as it leaves the \
          source (the stamp of the other latency rows), read back by `webrtcsrc` (its defaults; RTP on to \
          `rtph264depay ! h264parse ! avdec_h264`, read after the decoder) or by headless Chromium (the \
          viewer page `tools/webrtc-viewer.html?stamp=1`: each frame drawn to a canvas in \
          requestVideoFrameCallback, against its expectedDisplayTime; *last packet*: the same stamp against the \
-         frame's receiveTime, the part before Chromium's decoder and compositor). One sender and one viewer per run, \
+         frame's receiveTime, the part before Chromium's decoder and compositor). One sender (in a process of its own that handles LATENCY messages as gst-launch-1.0 does, as users \
+         run it) and one viewer per run, \
          in a network namespace with only a loopback interface. Median over {rounds} runs (min–max) of \
          each run's p50 and p95; ms. Command: `./run bench`.\n\n\
          | encode | receiver | frames measured per run | p50 ms | p95 ms | last packet p50 ms |\n\
