@@ -138,7 +138,8 @@ fn main() {
          1280×720 at 30 fps, software H.264 (`{SETTINGS}`), video only, {seconds} s per run ({frames} \
          pictures sent), SRT caller → `srtsrc` listener (latency 200 ms) → `avdec_h264 output-corrupt=false`: \
          a picture with lost slices is not delivered. The link: the loopback of a private network \
-         namespace shaped with `tc` (htb {LINK}, pfifo of {QUEUE_PACKETS} packets, MTU 1500). FFmpeg gets \
+         namespace shaped with `tc` (htb {LINK}, pfifo of {QUEUE_PACKETS} packets, MTU 1500). nvencstreamsink \
+         runs in a process of its own that handles LATENCY messages as gst-launch-1.0 does (issue #29). FFmpeg gets \
          the same pictures and the x264 settings of nvencstreamsink's x264enc (`{x264}`). Latency: the \
          wall-clock stamp in each picture, read after the decoder, first 30 decoded pictures skipped \
          (connection). Target: with adaptation ≥ 95 % delivered and p95 within 2× the unshaped p95 \
