@@ -120,7 +120,23 @@ fn describe(element: &gst::Element) -> Option<String> {
             continue;
         }
         let value = element.property_value(p.name());
-        let (Ok(v), Ok(d)) = (value.serialize(), p.default_value().serialize()) else {
+        // A GstStructure (or caps) property holding NULL: serializing it is a GStreamer-CRITICAL
+        // (docs/FINDINGS.md), and NULL is no setting to write down.
+        let null = |v: &glib::Value| {
+            (v.type_().is_a(gst::Structure::static_type())
+                && v.get::<Option<gst::Structure>>().ok().flatten().is_none())
+                || (v.type_().is_a(gst::Caps::static_type())
+                    && v.get::<Option<gst::Caps>>().ok().flatten().is_none())
+        };
+        if null(&value) {
+            continue;
+        }
+        let default = if null(p.default_value()) {
+            Ok(glib::GString::from(""))
+        } else {
+            p.default_value().serialize()
+        };
+        let (Ok(v), Ok(d)) = (value.serialize(), default) else {
             continue;
         };
         if v == d || v.is_empty() {
