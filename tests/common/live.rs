@@ -25,7 +25,23 @@ impl Run {
             .expect("launch")
             .downcast::<gst::Pipeline>()
             .expect("pipeline");
-        pipeline.set_state(gst::State::Playing).expect("playing");
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // What the element said, not a bare StateChangeError (e.g. mode=whip in a build without the
+            // webrtc feature: "... needs the webrtc feature").
+            let said: Vec<String> = pipeline
+                .bus()
+                .into_iter()
+                .flat_map(|b| {
+                    std::iter::from_fn(move || b.pop_filtered(&[gst::MessageType::Error]))
+                })
+                .filter_map(|m| match m.view() {
+                    gst::MessageView::Error(e) => Some(format!("{} ({:?})", e.error(), e.debug())),
+                    _ => None,
+                })
+                .collect();
+            let _ = pipeline.set_state(gst::State::Null);
+            panic!("{launch}\ndid not start: {said:?}");
+        }
         Run {
             pipeline,
             states: Vec::new(),
