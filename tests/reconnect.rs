@@ -77,11 +77,32 @@ fn nginx_killed_and_restarted_the_same_pipeline_resumes() {
         waiting.is_some(),
         "the player did not reach nginx within 3 s"
     );
+    // A second player, waiting on nginx before the republish too, notes when its first IDR comes: the
+    // one the link asks for at reconnection, not the next regular one 10 s later. Both flvdemux pads
+    // drain into async=false sinks (audio arrives first; a preroll would block flvdemux).
+    let src = format!(
+        "rtmp2src location={url} ! flvdemux name=d d.audio ! queue ! fakesink sync=false async=false \
+         d.video ! queue"
+    );
+    let reader_started = Instant::now();
+    let idr = std::thread::spawn(move || first_idr_from(&src, Duration::from_secs(20)));
     assert!(
         run.until_state("connected", 2, Duration::from_secs(15)),
         "did not reconnect: {:?} {:?}",
         run.states,
         run.errors
+    );
+    let connected_at = Instant::now();
+    let first_idr = idr
+        .join()
+        .expect("reader")
+        .map(|d| reader_started + d)
+        .expect("the waiting player got no IDR within 20 s");
+    assert!(
+        first_idr < connected_at + Duration::from_secs(1),
+        "the first IDR reached the player {:?} after the second connected (keyframe interval 10 s: \
+         the keyframe asked for at reconnection never came)",
+        first_idr.saturating_duration_since(connected_at)
     );
     let down = down_at.elapsed();
     // Frames meant for the link while it was down were dropped, not queued: about 30 per second.
