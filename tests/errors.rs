@@ -17,11 +17,17 @@ fn first_error(props: &str) -> String {
 
 #[test]
 fn unknown_url_scheme_names_url_and_fix() {
-    let e = first_error("mode=rtmp url=http://example.com/app/key");
+    // The README's own example text: the URL shown as far as it parses, its last segment (the stream
+    // key) redacted.
+    let e = first_error("mode=rtmp url=http://live.example.com/app/SECRET-KEY-77");
     assert!(
-        e.contains("url") && e.contains("rtmp://") && e.contains("Fix"),
+        e.contains(
+            "url 'http://live.example.com/app/<redacted>' does not start with rtmp:// or rtmps://"
+        ),
         "{e}"
     );
+    assert!(e.contains("Fix:"), "{e}");
+    assert!(!e.contains("SECRET-KEY-77"), "{e}");
 }
 
 #[test]
@@ -87,13 +93,18 @@ fn profile_the_codec_does_not_have() {
 
 #[test]
 fn negative_and_absurd_bitrates() {
+    // The README's example, word for word.
+    let fix = "Fix: set avg-bitrate between 0.01 and 2000 (Mbit/s), e.g. avg-bitrate=4";
     let e = first_error("mode=srt url=srt://127.0.0.1:9 avg-bitrate=-5");
     assert!(
-        e.contains("avg-bitrate=-5") && e.contains("Fix: set avg-bitrate between"),
+        e.contains(&format!("avg-bitrate=-5 is out of range. {fix}")),
         "{e}"
     );
     let e = first_error("mode=srt url=srt://127.0.0.1:9 avg-bitrate=100000");
-    assert!(e.contains("avg-bitrate=100000"), "{e}");
+    assert!(
+        e.contains(&format!("avg-bitrate=100000 is out of range. {fix}")),
+        "{e}"
+    );
     let e = first_error("mode=srt url=srt://127.0.0.1:9 max-bitrate=-1");
     assert!(e.contains("max-bitrate=-1"), "{e}");
 }
