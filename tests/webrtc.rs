@@ -515,10 +515,5 @@ fn a_live_sender_run_by_gst_launch_sends_pictures_as_they_are_encoded() {
             .filter(|f| f.len() >= 20)
     })
     .unwrap_or_else(|| panic!("the reader got no pictures; sender: {}", said()));
-    let (median, latencies) = steady_median(&frames);
-    assert!(
-        median < 120.0,
-        "median capture-to-arrival {median:.1} ms at 5 fps (a picture held for the pipeline's latency \
-         waits >= 200 ms): {latencies:?}"
-    );
+    assert_sent_as_encoded_at_5_fps(&frames);
 }

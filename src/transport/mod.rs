@@ -158,6 +158,16 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
         network_hint(detail).into_iter().map(String::from).collect()
     }
 
+    /// `text` followed by the [`Destination::hints`] for `detail`, each as a sentence of its own. Not
+    /// redacted.
+    fn with_hints(&self, text: &str, detail: &str) -> String {
+        let mut out = text.to_string();
+        for hint in self.hints(detail) {
+            out = format!("{}. {hint}", out.trim_end_matches('.'));
+        }
+        out
+    }
+
     /// Connects (and where the protocol has it, authenticates) without streaming, for the element's
     /// `test-connection` signal: None where the transport has no such test, else Ok or the failure as
     /// the sink says it (hints and redaction are the caller's).

@@ -662,6 +662,17 @@ pub fn decoded_with_gaps(
     })
 }
 
+/// The regression check of issue #29 for a 5 fps sender: the median latency after the join is under
+/// 120 ms, where a picture held for the pipeline's latency (a frame and more) waits 200 ms and more.
+pub fn assert_sent_as_encoded_at_5_fps(frames: &[(Instant, f64)]) {
+    let (median, latencies) = steady_median(frames);
+    assert!(
+        median < 120.0,
+        "median capture-to-arrival {median:.1} ms at 5 fps (a picture held for the pipeline's latency \
+         waits >= 200 ms): {latencies:?}"
+    );
+}
+
 /// The median latency of [`tdmeta_frames`]' frames after the first five (which can carry the join: the
 /// rest are steady state), with those latencies sorted.
 pub fn steady_median(frames: &[(Instant, f64)]) -> (f64, Vec<f64>) {

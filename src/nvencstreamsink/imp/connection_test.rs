@@ -53,10 +53,7 @@ impl NvencStreamSink {
                         Some(Ok(())) => lines.push(line(&shown, transport, "ok", "")),
                         Some(Err(detail)) => {
                             ok = false;
-                            let mut reason = detail.clone();
-                            for hint in d.hints(&detail) {
-                                reason = format!("{}. {hint}", reason.trim_end_matches('.'));
-                            }
+                            let reason = d.with_hints(&detail, &detail);
                             lines.push(line(
                                 &shown,
                                 transport,

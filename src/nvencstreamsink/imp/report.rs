@@ -20,7 +20,7 @@ use tdstream_common::sync::lock;
 /// chooses from `detail` (the text plus the sink's debug string). Not yet redacted.
 fn describe_network(state: &State, dest: &Dest, text: &str, detail: &str) -> String {
     let kind = dest.destination.kind();
-    let mut out = if state.tees.is_some() {
+    let out = if state.tees.is_some() {
         format!(
             "destination {} ({}) to {}: {text}",
             position(state, dest.id) + 1,
@@ -30,10 +30,7 @@ fn describe_network(state: &State, dest: &Dest, text: &str, detail: &str) -> Str
     } else {
         format!("mode={} to {}: {text}", kind.mode.nick(), dest.shown)
     };
-    for hint in dest.destination.hints(detail) {
-        out = format!("{}. {hint}", out.trim_end_matches('.'));
-    }
-    out
+    dest.destination.with_hints(&out, detail)
 }
 
 /// Where destination `id` is in the running list (0-based).

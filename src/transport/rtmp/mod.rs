@@ -242,10 +242,9 @@ struct NoDelay {
 
 impl NoDelay {
     fn new(target: &RtmpTarget) -> NoDelay {
-        let default_port = if target.scheme == "rtmps" { 443 } else { 1935 };
         NoDelay {
             host: target.host.clone(),
-            port: target.port.unwrap_or(default_port),
+            port: target.port_or_default(),
             done_for: std::sync::Mutex::new(gst::glib::WeakRef::new()),
         }
     }

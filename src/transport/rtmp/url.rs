@@ -86,6 +86,12 @@ impl RtmpTarget {
     }
 
     /// `host[:port]`, with IPv6 hosts bracketed.
+    /// The port connected to: the URL's, else RTMP's 1935 (RTMPS: 443).
+    pub fn port_or_default(&self) -> u16 {
+        let default = if self.scheme == "rtmps" { 443 } else { 1935 };
+        self.port.unwrap_or(default)
+    }
+
     fn hostport(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -159,6 +165,14 @@ mod tests {
         assert_eq!(t.location(), "rtmp://127.0.0.1:1936/live/cam?key=s3cret");
         let r = t.redacted();
         assert!(!r.contains("s3cret") && !r.contains("hunter22"), "{r}");
+    }
+
+    #[test]
+    fn the_port_connected_to() {
+        let port = |u: &str| RtmpTarget::parse(u).unwrap().port_or_default();
+        assert_eq!(port("rtmp://h/app/k"), 1935);
+        assert_eq!(port("rtmps://h/app/k"), 443);
+        assert_eq!(port("rtmp://h:19350/app/k"), 19350);
     }
 
     #[test]
