@@ -421,3 +421,172 @@ fn the_connection_test_passes_the_right_key_and_names_the_wrong_one_without_show
         "{reason}"
     );
 }
+
+/// One recorded FLV's tags as far as the timecode goes: each picture's timestamp and the timecode of
+/// the script tag on its timestamp since the picture before (None where there is none, or it has no
+/// `timecode` entry). nginx-rtmp may put the codec headers between an update and its picture.
+fn timecodes_before_pictures(flv: &[u8]) -> Vec<(u32, Option<String>)> {
+    use gsttdstream::flv::{amf0, timecode};
+    let mut out = Vec::new();
+    let mut script: Option<(u32, Option<String>)> = None;
+    for t in timecode::tags(flv) {
+        if t.kind == 18 {
+            let tc = amf0::read_on_metadata(t.body).and_then(|entries| {
+                entries
+                    .into_iter()
+                    .find_map(|(k, v)| match (k.as_str(), v) {
+                        ("timecode", amf0::Value::String(tc)) => Some(tc),
+                        _ => None,
+                    })
+            });
+            script = Some((t.timestamp_ms, tc));
+        } else if t.kind == 9 && matches!(timecode::video(t.body), timecode::Video::Picture { .. })
+        {
+            let before = script
+                .take()
+                .filter(|(ts, _)| *ts == t.timestamp_ms)
+                .and_then(|(_, tc)| tc);
+            out.push((t.timestamp_ms, before));
+        }
+    }
+    out
+}
+
+/// What an RTMP player of `url` receives from now on, as an FLV file (rtmp2src's output as it is), once
+/// it holds `pictures` pictures (bounded by 30 s).
+fn record(url: &str, pictures: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let path = tmpdir("rtmp-record").join("recorded.flv");
+    let p = pipeline(&format!(
+        "rtmp2src location={url} ! filesink location={}",
+        path.display()
+    ));
+    let log = run_pipeline(&p, Duration::from_secs(30), |_| {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        timecodes_before_pictures(&bytes).len() >= pictures
+    });
+    let _ = p.set_state(gst::State::Null);
+    assert!(log.errors.is_empty(), "recorder: {}", log.text());
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    (path, bytes)
+}
+
+/// nanocosmos' "timecode in RTMP metadata" (`rtmp-timecode-interval`, default every picture): behind
+/// `timecodestamper ! tdmetainject`, each picture reaches an RTMP player through nginx-rtmp (`meta
+/// copy`) right after an onMetaData update on its timestamp whose `timecode` is the picture's own, as
+/// tdmetaextract reads it from the picture's SEI in the recorded FLV; FFmpeg reads it from the
+/// recording as the `timecode` metadata key.
+#[test]
+fn each_pictures_timecode_reaches_a_recorded_flv_as_onmetadata_through_nginx() {
+    init();
+    let ng = common::nginx::nginx_meta_copy();
+    let url = format!("rtmp://127.0.0.1:{}/live/timecode", ng.port);
+    let (_sender, output) = gst_launch(
+        "sender",
+        &format!(
+            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+             timecodestamper ! tdmetainject ! nvencstreamsink mode=rtmp keyframe-interval=25 \
+             avg-bitrate=0.5 url={url}"
+        ),
+    );
+    let (path, flv) = record(&url, 60);
+    let sent = timecodes_before_pictures(&flv);
+    assert!(
+        sent.len() >= 60,
+        "{} pictures recorded; sender: {}",
+        sent.len(),
+        std::fs::read_to_string(&output).unwrap_or_default()
+    );
+    // The pictures' own timecodes (from their SEI), by presentation time.
+    let reader = pipeline(&format!(
+        "filesrc location={} ! flvdemux name=d d.video ! queue ! tdmetaextract emit-frame-messages=true ! \
+         fakesink sync=false async=false d.audio ! queue ! fakesink sync=false async=false",
+        path.display()
+    ));
+    let log = run_pipeline(&reader, Duration::from_secs(20), |_| false);
+    let _ = reader.set_state(gst::State::Null);
+    assert!(log.eos && log.errors.is_empty(), "{}", log.text());
+    let own: std::collections::HashMap<u64, String> = log
+        .all
+        .iter()
+        .filter_map(|m| m.strip_prefix("ELEMENT "))
+        .filter_map(|s| s.parse::<gst::Structure>().ok())
+        .filter(|s| s.name() == "tdmetaextract-frame")
+        .filter_map(|s| {
+            let pts = s.get::<u64>("pts").ok()? / 1_000_000;
+            Some((pts, s.get::<String>("timecode").ok()?))
+        })
+        .collect();
+    assert!(
+        own.len() >= 60,
+        "{} pictures with a timecode in their SEI",
+        own.len()
+    );
+    for (ts, tc) in &sent {
+        assert_eq!(
+            tc.as_ref(),
+            own.get(&u64::from(*ts)),
+            "the update before the picture at {ts} ms"
+        );
+    }
+    let probe = ffprobe(
+        &[
+            "-show_entries",
+            "format_tags=timecode",
+            path.to_str().expect("path"),
+        ],
+        Duration::from_secs(20),
+    );
+    let first = probe["format"]["tags"]["timecode"].as_str().unwrap_or("");
+    assert!(
+        own.values().any(|tc| tc == first),
+        "ffprobe's timecode '{first}' is none of the pictures' ({probe})"
+    );
+}
+
+/// Without a timecode in the source the updates carry one derived from each picture's timestamp at the
+/// stream's rate (here 25 fps: frame = ms / 40), without a warning; `rtmp-timecode-interval=0` sends
+/// none.
+#[test]
+fn without_a_source_timecode_it_is_derived_and_interval_0_sends_none() {
+    init();
+    let ng = common::nginx::nginx_meta_copy();
+    for (name, prop) in [("derived", ""), ("off", "rtmp-timecode-interval=0")] {
+        let url = format!("rtmp://127.0.0.1:{}/live/{name}", ng.port);
+        let (sender, output) = gst_launch(
+            "sender",
+            &format!(
+                "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+                 nvencstreamsink mode=rtmp keyframe-interval=25 avg-bitrate=0.5 url={url} {prop}"
+            ),
+        );
+        let (_, flv) = record(&url, 30);
+        drop(sender);
+        let said = std::fs::read_to_string(&output).unwrap_or_default();
+        let sent = timecodes_before_pictures(&flv);
+        assert!(
+            sent.len() >= 30,
+            "{name}: {} pictures; sender: {said}",
+            sent.len()
+        );
+        assert!(
+            !said
+                .lines()
+                .any(|l| l.contains("WARN") && l.contains("timecode")),
+            "{name}: {said}"
+        );
+        for (ts, tc) in &sent {
+            let expected = (name == "derived").then(|| {
+                let frame = (f64::from(*ts) / 40.0).round() as u32;
+                let s = frame / 25;
+                format!(
+                    "{:02}:{:02}:{:02}:{:02}",
+                    s / 3600,
+                    s / 60 % 60,
+                    s % 60,
+                    frame % 25
+                )
+            });
+            assert_eq!(tc, &expected, "{name}: picture at {ts} ms");
+        }
+    }
+}

@@ -10,12 +10,15 @@
 //!   composition time offset where the codec has one), sequence end.
 //! - [`audio`]: legacy FLV audio bodies (AAC, MP3).
 //! - [`av1c`]: the `AV1CodecConfigurationRecord` built from a sequence header OBU.
+//! - [`timecode`]: `onMetaData` updates with each picture's timecode, for RTMP destinations
+//!   (`rtmp-timecode-interval`).
 
 pub mod amf0;
 pub mod audio;
 pub mod av1c;
 pub mod muxer;
 pub mod tag;
+pub mod timecode;
 pub mod video;
 
 #[cfg(test)]

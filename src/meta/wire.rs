@@ -41,6 +41,18 @@ pub struct Timecode {
     pub drop_frame: bool,
 }
 
+/// SMPTE's notation, `hh:mm:ss:ff` (`hh:mm:ss;ff` for drop-frame), as tdmetaextract and FFmpeg print it.
+impl std::fmt::Display for Timecode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sep = if self.drop_frame { ';' } else { ':' };
+        write!(
+            f,
+            "{:02}:{:02}:{:02}{sep}{:02}",
+            self.hours, self.minutes, self.seconds, self.frames
+        )
+    }
+}
+
 /// Named channels, each with its samples, in order.
 pub type Channels = Vec<(String, Vec<f64>)>;
 

@@ -38,6 +38,8 @@ pub struct Settings {
     pub rtmp_enhanced: bool,
     /// TCP_NODELAY on the RTMP connection.
     pub rtmp_tcp_nodelay: bool,
+    /// Every how many pictures an RTMP destination sends an onMetaData update with the timecode; 0 = never.
+    pub rtmp_timecode_interval: u32,
     pub audio_codec: AudioCodec,
     /// Whether audio-codec was set (mode=webrtc/whip use Opus unless it was).
     pub audio_codec_set: bool,
@@ -83,6 +85,7 @@ impl Default for Settings {
             rtmp_buffer_size: 0.0,
             rtmp_enhanced: false,
             rtmp_tcp_nodelay: true,
+            rtmp_timecode_interval: 1,
             audio_codec: AudioCodec::Aac,
             audio_codec_set: false,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
@@ -253,6 +256,14 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(d.rtmp_tcp_nodelay)
             .mutable_ready()
             .build(),
+        uint("rtmp-timecode-interval", "RTMP Timecode Interval",
+            "RTMP: before every N-th picture, an onMetaData update (the muxer's own, plus a string 'timecode', \
+             hh:mm:ss:ff) on the picture's timestamp, as broadcast encoders send timecode in RTMP: the picture's \
+             own timecode where tdmetainject put one in its SEI (timecode=true, from a GstVideoTimeCodeMeta, \
+             e.g. timecodestamper), else one derived from its presentation time at the stream's frame rate. \
+             1 = every picture, 0 = off. nginx-rtmp passes the field to its players only with 'meta copy' (its \
+             default 'meta on' sends onMetaData of its own); FFmpeg reads it as the 'timecode' metadata key",
+            0, 3600, d.rtmp_timecode_interval),
         glib::ParamSpecEnum::builder_with_default("audio-codec", d.audio_codec)
             .nick("Audio Codec")
             .blurb("Audio codec for the audio pad or the silent track")
@@ -446,6 +457,7 @@ pub fn set(s: &mut Settings, name: &str, value: &glib::Value) -> bool {
         "rtmp-buffer-size" => s.rtmp_buffer_size = get!(),
         "rtmp-enhanced" => s.rtmp_enhanced = get!(),
         "rtmp-tcp-nodelay" => s.rtmp_tcp_nodelay = get!(),
+        "rtmp-timecode-interval" => s.rtmp_timecode_interval = get!(),
         "audio-codec" => {
             s.audio_codec = get!();
             s.audio_codec_set = true;
@@ -525,6 +537,7 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "rtmp-buffer-size" => s.rtmp_buffer_size.to_value(),
         "rtmp-enhanced" => s.rtmp_enhanced.to_value(),
         "rtmp-tcp-nodelay" => s.rtmp_tcp_nodelay.to_value(),
+        "rtmp-timecode-interval" => s.rtmp_timecode_interval.to_value(),
         "audio-codec" => s.audio_codec.to_value(),
         "audio-bitrate" => s.audio_bitrate.to_value(),
         "include-silent-audio" => s.include_silent_audio.to_value(),

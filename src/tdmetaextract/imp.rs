@@ -273,14 +273,7 @@ fn frame_structure(
         s.set("pts", p.nseconds());
     }
     if let Some(tc) = data.timecode {
-        let sep = if tc.drop_frame { ';' } else { ':' };
-        s.set(
-            "timecode",
-            format!(
-                "{:02}:{:02}:{:02}{sep}{:02}",
-                tc.hours, tc.minutes, tc.seconds, tc.frames
-            ),
-        );
+        s.set("timecode", tc.to_string());
     }
     s
 }

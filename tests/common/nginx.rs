@@ -42,6 +42,12 @@ pub fn nginx_enhanced() -> Nginx {
     nginx_with(free_port(), None, "wait_key off;")
 }
 
+/// nginx-rtmp that relays the publisher's own onMetaData to its players (`meta copy`), updates included;
+/// its default (`meta on`) sends players an onMetaData it builds itself, without custom fields.
+pub fn nginx_meta_copy() -> Nginx {
+    nginx_with(free_port(), None, "meta copy;")
+}
+
 /// An origin nginx-rtmp that pushes every stream it receives on to the edge server at `edge` (the
 /// README's cluster example: `push rtmp://EDGE/live;`); players read from the edge.
 pub fn nginx_pushing_to(edge: u16) -> Nginx {

@@ -1,4 +1,4 @@
-//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! rtmp2sink`, in a restartable link. H.265 and
+//! RTMP: `flvmux streamable=true ! queue (rtmp-buffer-size) ! [timecode] ! rtmp2sink`, in a restartable link. H.265 and
 //! AV1 (and H.264 with `rtmp-enhanced=true`) use Enhanced RTMP: `eflvmux` where GStreamer has it for the
 //! codec (1.28+), else this plugin's `tdeflvmux`.
 
@@ -16,6 +16,7 @@ use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
 use crate::nvencstreamsink::{AudioCodec, Mode};
 
 pub mod nodelay;
+pub mod timecode;
 pub mod url;
 
 pub use url::RtmpTarget;
@@ -83,6 +84,8 @@ pub struct Rtmp {
     tls_validation: gio::TlsCertificateFlags,
     /// `rtmp-tcp-nodelay`: TCP_NODELAY on the connection once it is up.
     tcp_nodelay: bool,
+    /// `rtmp-timecode-interval`: an onMetaData update with the timecode every this many pictures; 0 = off.
+    timecode_interval: u32,
 }
 
 fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
@@ -104,6 +107,7 @@ fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
         buffer_ns: (buffer_s * 1e9) as u64,
         tls_validation: s.tls_validation_flags,
         tcp_nodelay: s.rtmp_tcp_nodelay,
+        timecode_interval: s.rtmp_timecode_interval,
     }))
 }
 
@@ -435,9 +439,18 @@ impl Rtmp {
         queue.set_property("max-size-bytes", 0u32);
         crate::plugins::set_enum(&queue, "leaky", "upstream").map_err(TransportError::Link)?;
         let sink = self.configured_sink()?;
-        bin.add_many([&mux, &queue, &sink])
+        // The timecode updates go in behind the buffer: in front of it, the first update (the first
+        // timestamped buffer after flvmux's untimed headers) made the queue's time level jump from 0 to
+        // the running time, and the leaky queue dropped the keyframe right behind it (after a reconnection
+        // the far side waited for the next regular keyframe).
+        let mut chain = vec![mux.clone(), queue.clone()];
+        if self.timecode_interval > 0 {
+            chain.push(timecode::TimecodeTagger::new(self.timecode_interval).upcast());
+        }
+        chain.push(sink.clone());
+        bin.add_many(&chain)
             .map_err(|e| TransportError::Link(e.to_string()))?;
-        link_chain(&[&mux, &queue, &sink])?;
+        link_chain(&chain.iter().collect::<Vec<_>>())?;
         ghost_mux_pad(&bin, &mux, "video", "video")?;
         if with_audio {
             ghost_mux_pad(&bin, &mux, "audio", "audio")?;
@@ -493,6 +506,7 @@ mod tests {
             password: None,
             tls_validation: gio::TlsCertificateFlags::VALIDATE_ALL,
             tcp_nodelay: true,
+            timecode_interval: 1,
         };
         assert!(r.is_final("publish rejected: NetStream.Publish.BadName"));
         assert!(!r.is_final("Connection refused"));
