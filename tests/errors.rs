@@ -143,8 +143,14 @@ fn webrtc_without_a_url_gives_an_example() {
 #[test]
 fn webrtc_without_the_feature_names_the_fix() {
     init();
-    if gst::ElementFactory::find("webrtcsink").is_some() {
-        return; // a system copy of gst-plugins-rs' webrtc plugin serves mode=webrtc
+    use gst::prelude::*;
+    if let Some(f) = gst::ElementFactory::find("webrtcsink") {
+        panic!(
+            "this test needs a GStreamer without webrtcsink, but a system copy of gst-plugins-rs' webrtc \
+             plugin is installed ({}), and it serves mode=webrtc: run it where that plugin is not \
+             installed (Debian 12 does not package it)",
+            f.plugin().and_then(|p| p.filename()).map(|f| f.display().to_string()).unwrap_or_default()
+        );
     }
     let e = first_error("mode=webrtc url=ws://127.0.0.1:9");
     assert!(

@@ -1,7 +1,8 @@
 //! The elements' public interface (properties with types, defaults, ranges and blurbs; enum values;
 //! pad templates; signals) of both plugins against the committed `docs/plugins/tdstream.json` and
 //! `docs/plugins/tdstreamrtsp.json`, so that an accidental change fails here. After an intended
-//! change: `TDSTREAM_UPDATE_INTERFACE=1 cargo test --test interface` and commit the files.
+//! change: `TDSTREAM_UPDATE_INTERFACE=1 cargo test --test interface` rewrites the files (and fails, so
+//! that a run with the variable never passes by rewriting), then commit them and run it again.
 
 mod common;
 
@@ -131,11 +132,14 @@ fn interface_matches_the_committed_dump() {
         let now = json!({"plugin": plugin.plugin_name().to_string(), "description": plugin.description().to_string(), "elements": elements});
         let text = serde_json::to_string_pretty(&now).expect("json") + "\n";
         let path = format!("{}/docs/plugins/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        if std::env::var_os("TDSTREAM_UPDATE_INTERFACE").is_some() {
-            std::fs::write(&path, &text).expect("write dump");
-            continue;
-        }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != text && std::env::var_os("TDSTREAM_UPDATE_INTERFACE").is_some() {
+            std::fs::write(&path, &text).expect("write dump");
+            panic!(
+                "docs/plugins/{name}.json rewritten (TDSTREAM_UPDATE_INTERFACE is set): review and commit \
+                 it, then run this test again without the variable"
+            );
+        }
         assert!(
             committed == text,
             "the {name} plugin's interface changed. If intended: TDSTREAM_UPDATE_INTERFACE=1 cargo test \

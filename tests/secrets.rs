@@ -44,7 +44,7 @@ const SECRETS: &[&str] = &[
 
 #[test]
 fn no_secret_reaches_a_log_line_a_bus_message_or_a_readable_property() {
-    init_webrtc();
+    require_webrtc();
     let logs = capture_our_log_lines();
     let ng = nginx(None);
     let (dead, srt, whip, rtsp) = (free_port(), free_port(), free_port(), free_port());

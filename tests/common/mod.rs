@@ -44,6 +44,21 @@ pub fn init_webrtc() {
     }
 }
 
+/// [`init_webrtc`] for a test that needs WebRTC/WHIP destinations: fails at once saying what it needs
+/// where the `webrtc` feature is off and no system copy of the elements exists (instead of a bare
+/// state-change error later).
+pub fn require_webrtc() {
+    init_webrtc();
+    // tdwebrtcsupport registers the elements when nvencstreamsink first needs them; a system copy has
+    // them registered already.
+    let found = |e: &str| gst::ElementFactory::find(e).is_some();
+    assert!(
+        found("tdwebrtcsupport") || (found("webrtcsink") && found("whipclientsink")),
+        "this test needs webrtcsink and whipclientsink (WebRTC/WHIP destinations): build the tests with \
+         the webrtc feature, as ./run test does (cargo test --features gst-plugin-tdstream/webrtc)"
+    );
+}
+
 /// A port the OS just handed out (TCP and UDP both free at the time of the call).
 /// Registers the plugins and holds a process-wide lock: tests that must not overlap in one process
 /// (under plain `cargo test`; nextest gives each test a process of its own) take it first. The RTSP
