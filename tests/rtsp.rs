@@ -662,8 +662,8 @@ fn caps_that_cannot_be_payloaded_say_why() {
     let _serial = serial();
     assert!(
         gst::ElementFactory::find("rtpav1pay").is_none(),
-        "this test needs a GStreamer without an AV1 RTP payloader (rtpav1pay: gst-plugins-rs' rtp plugin, \
-         or GStreamer 1.24+), where AV1 cannot be served over RTSP; with one, AV1 is served and there is \
+        "this test needs a GStreamer without an AV1 RTP payloader (rtpav1pay, from gst-plugins-rs' rtp plugin), \
+         where AV1 cannot be served over RTSP; with one, AV1 is served and there is \
          no error to check"
     );
     let port = free_port();
