@@ -426,10 +426,10 @@ fn the_connection_test_passes_the_right_key_and_names_the_wrong_one_without_show
 /// the script tag on its timestamp since the picture before (None where there is none, or it has no
 /// `timecode` entry). nginx-rtmp may put the codec headers between an update and its picture.
 fn timecodes_before_pictures(flv: &[u8]) -> Vec<(u32, Option<String>)> {
-    use gsttdstream::flv::{amf0, timecode};
+    use gsttdstream::flv::{amf0, tag, video};
     let mut out = Vec::new();
     let mut script: Option<(u32, Option<String>)> = None;
-    for t in timecode::tags(flv) {
+    for t in tag::tags(flv) {
         if t.kind == 18 {
             let tc = amf0::read_on_metadata(t.body).and_then(|entries| {
                 entries
@@ -440,8 +440,7 @@ fn timecodes_before_pictures(flv: &[u8]) -> Vec<(u32, Option<String>)> {
                     })
             });
             script = Some((t.timestamp_ms, tc));
-        } else if t.kind == 9 && matches!(timecode::video(t.body), timecode::Video::Picture { .. })
-        {
+        } else if t.kind == 9 && matches!(video::read(t.body), video::Body::Picture { .. }) {
             let before = script
                 .take()
                 .filter(|(ts, _)| *ts == t.timestamp_ms)

@@ -1,4 +1,5 @@
-//! FLV framing: the file header and tags (11-byte header, body, then the previous tag size).
+//! FLV framing: the file header and tags (11-byte header, body, then the previous tag size), written and
+//! read back.
 
 /// Tag types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +41,57 @@ pub fn tag(kind: TagType, timestamp_ms: u32, body: &[u8]) -> Result<Vec<u8>, Too
     Ok(out)
 }
 
+/// One FLV tag inside a buffer, as [`tags`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TagRef<'a> {
+    /// The tag type byte ([`TagType`] values, or another a reader skips).
+    pub kind: u8,
+    pub timestamp_ms: u32,
+    pub body: &'a [u8],
+}
+
+/// The tags of a muxer buffer or file: a file header (if it starts with one) skipped, then whole tags; a
+/// cut one ends the walk.
+pub fn tags(bytes: &[u8]) -> Vec<TagRef<'_>> {
+    let mut at = if bytes.starts_with(b"FLV") { 13 } else { 0 };
+    let mut out = Vec::new();
+    while let Some(h) = bytes.get(at..at + 11) {
+        let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+        let Some(body) = bytes.get(at + 11..at + 11 + size) else {
+            break;
+        };
+        out.push(TagRef {
+            kind: h[0],
+            timestamp_ms: u32::from_be_bytes([h[7], h[4], h[5], h[6]]),
+            body,
+        });
+        at += 11 + size + 4;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_read_back_what_tag_writes_and_stop_at_a_cut_one() {
+        let mut flv = file_header(false, true).to_vec();
+        flv.extend(tag(TagType::Script, 0, &[1, 2]).unwrap());
+        flv.extend(tag(TagType::Video, 0x0123_4567, &[3]).unwrap());
+        let read = tags(&flv);
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].kind, TagType::Script as u8);
+        assert_eq!(
+            (read[1].timestamp_ms, read[1].body),
+            (0x0123_4567, &[3u8][..])
+        );
+        assert_eq!(
+            tags(&flv[..flv.len() - 8]).len(),
+            1,
+            "a cut tag is not read"
+        );
+    }
 
     #[test]
     fn header_flags() {

@@ -8,6 +8,7 @@
 
 use super::amf0::{self, Value};
 use super::tag::{self, TagType};
+use super::video::{self, Body, VideoCodec};
 use crate::meta::sei::{Codec, Framing};
 use crate::meta::wire::{FrameData, Timecode};
 
@@ -17,102 +18,12 @@ pub const KEY: &str = "timecode";
 /// The frame rate a derived timecode counts in where onMetaData gives none.
 const FALLBACK_FPS: f64 = 30.0;
 
-/// One FLV tag inside a buffer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TagRef<'a> {
-    pub kind: u8,
-    pub timestamp_ms: u32,
-    pub body: &'a [u8],
-}
-
-/// The tags of a muxer buffer: a file header (if it starts with one) skipped, then whole tags; a cut one
-/// ends the walk.
-pub fn tags(bytes: &[u8]) -> Vec<TagRef<'_>> {
-    let mut at = if bytes.starts_with(b"FLV") { 13 } else { 0 };
-    let mut out = Vec::new();
-    while let Some(h) = bytes.get(at..at + 11) {
-        let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-        let Some(body) = bytes.get(at + 11..at + 11 + size) else {
-            break;
-        };
-        out.push(TagRef {
-            kind: h[0],
-            timestamp_ms: u32::from_be_bytes([h[7], h[4], h[5], h[6]]),
-            body,
-        });
-        at += 11 + size + 4;
-    }
-    out
-}
-
-/// What a video tag body holds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Video<'a> {
-    /// The decoder configuration (avcC, hvcC, av1C).
-    Config {
-        codec: Option<Codec>,
-        record: &'a [u8],
-    },
-    /// A picture: its composition time offset and its access unit.
-    Picture {
-        codec: Option<Codec>,
-        cts_ms: i32,
-        au: &'a [u8],
-    },
-    Other,
-}
-
-/// Reads a legacy (AVC) or enhanced (`ExVideoTagHeader`) video tag body. `codec` is None for AV1, whose
-/// temporal units carry no SEI.
-pub fn video(body: &[u8]) -> Video<'_> {
-    let Some(&first) = body.first() else {
-        return Video::Other;
-    };
-    let si24 = |b: &[u8]| (i32::from_be_bytes([b[0], b[1], b[2], 0])) >> 8;
-    if first & 0x80 == 0 {
-        // Legacy: codec id 7 (AVC), then AVCPacketType and a composition time.
-        if first & 0x0f != 7 || body.len() < 5 {
-            return Video::Other;
-        }
-        return match body[1] {
-            0 => Video::Config {
-                codec: Some(Codec::H264),
-                record: &body[5..],
-            },
-            1 => Video::Picture {
-                codec: Some(Codec::H264),
-                cts_ms: si24(&body[2..5]),
-                au: &body[5..],
-            },
-            _ => Video::Other,
-        };
-    }
-    if body.len() < 5 {
-        return Video::Other;
-    }
-    let codec = match &body[1..5] {
-        b"avc1" => Some(Codec::H264),
-        b"hvc1" => Some(Codec::H265),
-        b"av01" => None,
-        _ => return Video::Other,
-    };
-    match first & 0x0f {
-        0 => Video::Config {
-            codec,
-            record: &body[5..],
-        },
-        // CodedFrames: H.264/H.265 with a composition time, AV1 without.
-        1 if codec.is_some() && body.len() >= 8 => Video::Picture {
-            codec,
-            cts_ms: si24(&body[5..8]),
-            au: &body[8..],
-        },
-        1 | 3 => Video::Picture {
-            codec,
-            cts_ms: 0,
-            au: &body[5..],
-        },
-        _ => Video::Other,
+/// The codec whose SEI can carry a timecode (AV1 temporal units carry none).
+fn sei_codec(codec: VideoCodec) -> Option<Codec> {
+    match codec {
+        VideoCodec::Avc => Some(Codec::H264),
+        VideoCodec::Hevc => Some(Codec::H265),
+        VideoCodec::Av1 => None,
     }
 }
 
@@ -200,21 +111,22 @@ impl Stamper {
             return None;
         }
         let mut update = None;
-        for t in tags(bytes) {
+        for t in tag::tags(bytes) {
             match t.kind {
                 k if k == TagType::Script as u8 => self.learn(t.body),
-                k if k == TagType::Video as u8 => match video(t.body) {
-                    Video::Config {
-                        codec: Some(c),
-                        record,
-                    } => self.length = length_size(c, record),
-                    Video::Picture { codec, cts_ms, au } => {
-                        self.pictures += 1;
-                        if (self.pictures - 1).is_multiple_of(u64::from(self.interval)) {
-                            update = self.update(t.timestamp_ms, cts_ms, codec, au);
+                k if k == TagType::Video as u8 => match video::read(t.body) {
+                    Body::Config { codec, record } => {
+                        if let Some(c) = sei_codec(codec) {
+                            self.length = length_size(c, record);
                         }
                     }
-                    _ => {}
+                    Body::Picture { codec, cts_ms, au } => {
+                        self.pictures += 1;
+                        if (self.pictures - 1).is_multiple_of(u64::from(self.interval)) {
+                            update = self.update(t.timestamp_ms, cts_ms, sei_codec(codec), au);
+                        }
+                    }
+                    Body::Other => {}
                 },
                 _ => {}
             }
@@ -307,7 +219,7 @@ mod tests {
     }
 
     fn timecode_of(update: &Update) -> (Vec<(String, Value)>, u32) {
-        let t = tags(&update.tag);
+        let t = tag::tags(&update.tag);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].kind, TagType::Script as u8);
         (
@@ -398,46 +310,5 @@ mod tests {
             entries,
             [(KEY.to_string(), Value::String("00:00:02:00".into()))]
         );
-    }
-
-    #[test]
-    fn enhanced_tags_are_read() {
-        let mut hevc = vec![0x91];
-        hevc.extend_from_slice(b"hvc1");
-        hevc.extend_from_slice(&[0, 0, 40, 0xAA]);
-        assert_eq!(
-            video(&hevc),
-            Video::Picture {
-                codec: Some(Codec::H265),
-                cts_ms: 40,
-                au: &[0xAA]
-            }
-        );
-        let mut av1 = vec![0x91];
-        av1.extend_from_slice(b"av01");
-        av1.push(0x12);
-        assert_eq!(
-            video(&av1),
-            Video::Picture {
-                codec: None,
-                cts_ms: 0,
-                au: &[0x12]
-            }
-        );
-        let mut start = vec![0x90];
-        start.extend_from_slice(b"hvc1");
-        assert!(matches!(video(&start), Video::Config { .. }));
-        assert_eq!(video(&[0x27, 0]), Video::Other, "cut");
-        assert_eq!(video(&[0x22, 1, 0, 0, 0]), Video::Other, "not AVC");
-    }
-
-    #[test]
-    fn negative_composition_times_and_cut_buffers() {
-        assert!(matches!(
-            video(&[0x27, 1, 0xff, 0xff, 0xfe]),
-            Video::Picture { cts_ms: -2, .. }
-        ));
-        let whole = tag::tag(TagType::Video, 5, &avc_picture(0, None)).unwrap();
-        assert_eq!(tags(&whole[..whole.len() - 8]), [], "a cut tag is not read");
     }
 }

@@ -1,5 +1,6 @@
 //! Enhanced RTMP video tag bodies (`ExVideoTagHeader`): one byte (IsExHeader, FrameType, PacketType),
-//! the codec FourCC, then the packet.
+//! the codec FourCC, then the packet. Written for tdeflvmux; read back ([`read`], legacy AVC bodies too)
+//! for the RTMP timecode updates.
 
 /// Video codecs that enhanced FLV carries by FourCC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,13 @@ impl VideoCodec {
     /// Whether coded frames carry a composition time offset (AV1 has no reordering field in FLV).
     pub fn has_composition_time(self) -> bool {
         self != VideoCodec::Av1
+    }
+
+    /// The codec of an enhanced tag's FourCC.
+    pub fn from_fourcc(fourcc: &[u8]) -> Option<VideoCodec> {
+        [VideoCodec::Avc, VideoCodec::Hevc, VideoCodec::Av1]
+            .into_iter()
+            .find(|c| c.fourcc() == fourcc)
     }
 
     pub fn name(self) -> &'static str {
@@ -88,6 +96,79 @@ pub fn sequence_end(codec: VideoCodec) -> Vec<u8> {
     head(PacketType::SequenceEnd, true, codec, 0)
 }
 
+/// The legacy FLV codec id of AVC (H.264), the only video codec of legacy FLV that a muxer here writes.
+const LEGACY_AVC: u8 = 7;
+
+/// What a video tag body holds, as [`read`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Body<'a> {
+    /// The decoder configuration (avcC, hvcC, av1C).
+    Config {
+        codec: VideoCodec,
+        record: &'a [u8],
+    },
+    /// A picture: its composition time offset and its access unit.
+    Picture {
+        codec: VideoCodec,
+        cts_ms: i32,
+        au: &'a [u8],
+    },
+    Other,
+}
+
+/// Reads a legacy (AVC) or enhanced (`ExVideoTagHeader`) video tag body.
+pub fn read(body: &[u8]) -> Body<'_> {
+    let Some(&first) = body.first() else {
+        return Body::Other;
+    };
+    let si24 = |b: &[u8]| (i32::from_be_bytes([b[0], b[1], b[2], 0])) >> 8;
+    if first & EX_HEADER == 0 {
+        // Legacy: codec id, then AVCPacketType (0 sequence header, 1 NAL units) and a composition time.
+        if first & 0x0f != LEGACY_AVC || body.len() < 5 {
+            return Body::Other;
+        }
+        let codec = VideoCodec::Avc;
+        return match body[1] {
+            0 => Body::Config {
+                codec,
+                record: &body[5..],
+            },
+            1 => Body::Picture {
+                codec,
+                cts_ms: si24(&body[2..5]),
+                au: &body[5..],
+            },
+            _ => Body::Other,
+        };
+    }
+    let Some(codec) = body.get(1..5).and_then(VideoCodec::from_fourcc) else {
+        return Body::Other;
+    };
+    let packet = first & 0x0f;
+    if packet == PacketType::SequenceStart as u8 {
+        return Body::Config {
+            codec,
+            record: &body[5..],
+        };
+    }
+    let coded = packet == PacketType::CodedFrames as u8;
+    if coded && codec.has_composition_time() && body.len() >= 8 {
+        return Body::Picture {
+            codec,
+            cts_ms: si24(&body[5..8]),
+            au: &body[8..],
+        };
+    }
+    if coded || packet == PacketType::CodedFramesX as u8 {
+        return Body::Picture {
+            codec,
+            cts_ms: 0,
+            au: &body[5..],
+        };
+    }
+    Body::Other
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +203,66 @@ mod tests {
             coded_frame(VideoCodec::Av1, true, 40, &[0x12, 0]),
             [0x91, b'a', b'v', b'0', b'1', 0x12, 0]
         );
+    }
+
+    #[test]
+    fn read_gives_back_what_is_written() {
+        assert_eq!(
+            read(&coded_frame(VideoCodec::Hevc, false, 40, &[0xAA])),
+            Body::Picture {
+                codec: VideoCodec::Hevc,
+                cts_ms: 40,
+                au: &[0xAA]
+            }
+        );
+        assert_eq!(
+            read(&coded_frame(VideoCodec::Avc, true, 0, &[0xAA])),
+            Body::Picture {
+                codec: VideoCodec::Avc,
+                cts_ms: 0,
+                au: &[0xAA]
+            },
+            "CodedFramesX"
+        );
+        assert_eq!(
+            read(&coded_frame(VideoCodec::Av1, true, 40, &[0x12])),
+            Body::Picture {
+                codec: VideoCodec::Av1,
+                cts_ms: 0,
+                au: &[0x12]
+            }
+        );
+        assert_eq!(
+            read(&sequence_start(VideoCodec::Hevc, &[1, 2])),
+            Body::Config {
+                codec: VideoCodec::Hevc,
+                record: &[1, 2]
+            }
+        );
+        assert_eq!(read(&sequence_end(VideoCodec::Av1)), Body::Other);
+    }
+
+    #[test]
+    fn legacy_avc_bodies_and_garbage() {
+        assert!(matches!(
+            read(&[0x27, 1, 0xff, 0xff, 0xfe]),
+            Body::Picture { cts_ms: -2, .. }
+        ));
+        assert!(matches!(
+            read(&[0x17, 0, 0, 0, 0, 1]),
+            Body::Config {
+                codec: VideoCodec::Avc,
+                ..
+            }
+        ));
+        assert_eq!(read(&[0x27, 0]), Body::Other, "cut");
+        assert_eq!(read(&[0x22, 1, 0, 0, 0]), Body::Other, "not AVC");
+        assert_eq!(
+            read(&[0x91, b'v', b'p', b'0', b'9']),
+            Body::Other,
+            "unknown FourCC"
+        );
+        assert_eq!(read(&[]), Body::Other);
     }
 
     #[test]
