@@ -85,13 +85,13 @@ impl RtmpTarget {
         })
     }
 
-    /// `host[:port]`, with IPv6 hosts bracketed.
     /// The port connected to: the URL's, else RTMP's 1935 (RTMPS: 443).
     pub fn port_or_default(&self) -> u16 {
         let default = if self.scheme == "rtmps" { 443 } else { 1935 };
         self.port.unwrap_or(default)
     }
 
+    /// `host[:port]`, with IPv6 hosts bracketed.
     fn hostport(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
