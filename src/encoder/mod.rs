@@ -7,7 +7,9 @@
 //! - [`schema`]: how a table sees an element's properties (from the installed class, or from the
 //!   reference JSON schemas in tests).
 //! - [`select`]: the run-time policy (`encoder=auto|nvenc|software`, `encoder-name`).
+//! - [`audio`]: the audio codec of the encode.
 
+pub mod audio;
 pub mod catalog;
 pub mod config;
 pub mod nvenc;
@@ -16,6 +18,7 @@ pub mod select;
 pub mod settings;
 pub mod software;
 
+pub use audio::AudioCodec;
 pub use catalog::{Family, KNOWN_ENCODERS};
 pub use config::{EncoderConfig, PropValue};
 pub use settings::{BitrateMode, Codec, EncoderSettings, Profile, Quality};

@@ -22,10 +22,13 @@ pub mod plan;
 mod props;
 mod timing;
 
-pub(crate) use props::Settings;
+// The enums of `mode` and `audio-codec` belong to the layers that use them; the element re-exports them.
+pub use crate::encoder::AudioCodec;
+pub use crate::transport::Mode;
 
-/// The debug category of `nvencstreamsink` and of everything it runs: its transports, links, monitor
-/// (`GST_DEBUG=nvencstreamsink:6` shows all of it).
+/// The debug category of `nvencstreamsink` itself: its plan, encoder, destinations, monitor. The parts
+/// below it have their own (`tdstream-rtmp`, `tdstream-srt`, `tdstream-webrtc`, `tdstream-link`, …):
+/// `GST_DEBUG=nvencstreamsink:6,tdstream-*:6` shows all of it.
 pub(crate) static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
     gst::DebugCategory::new(
         "nvencstreamsink",
@@ -36,60 +39,6 @@ pub(crate) static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::Lazy
 
 glib::wrapper! {
     pub struct NvencStreamSink(ObjectSubclass<imp::NvencStreamSink>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
-}
-
-/// How the stream leaves the machine (TouchDesigner: *Mode*).
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "TdStreamMode")]
-pub enum Mode {
-    #[enum_value(
-        name = "RTSP server at rtsp://host:port/<stream-name>; streams on one port share one server",
-        nick = "rtsp-server"
-    )]
-    RtspServer = 0,
-    #[enum_value(
-        name = "RTMP sender to url = {service url}/{stream key} (FLV)",
-        nick = "rtmp"
-    )]
-    Rtmp = 1,
-    #[enum_value(
-        name = "SRT caller, listener or rendezvous per url = srt://host:port?mode=... (MPEG-TS)",
-        nick = "srt"
-    )]
-    Srt = 2,
-    #[enum_value(
-        name = "WebRTC: webrtcsink, registered with the gst-plugins-rs signalling server at url (ws:// or wss://); every viewer that asks gets the stream",
-        nick = "webrtc"
-    )]
-    Webrtc = 3,
-    #[enum_value(
-        name = "WHIP: whipclientsink, publishing to the WHIP endpoint at url (http:// or https://), bearer-token if set",
-        nick = "whip"
-    )]
-    Whip = 4,
-}
-
-impl AudioCodec {
-    pub fn nick(self) -> &'static str {
-        match self {
-            AudioCodec::Mp3 => "mp3",
-            AudioCodec::Aac => "aac",
-            AudioCodec::Opus => "opus",
-        }
-    }
-}
-
-impl Mode {
-    pub fn nick(self) -> &'static str {
-        match self {
-            Mode::RtspServer => "rtsp-server",
-            Mode::Rtmp => "rtmp",
-            Mode::Srt => "srt",
-            Mode::Webrtc => "webrtc",
-            Mode::Whip => "whip",
-        }
-    }
 }
 
 /// Who encodes for WebRTC and WHIP.
@@ -107,25 +56,6 @@ pub enum WebrtcEncode {
         nick = "per-viewer"
     )]
     PerViewer = 1,
-}
-
-/// Audio codec (TouchDesigner: *Audio Codec*).
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "TdStreamAudioCodec")]
-pub enum AudioCodec {
-    #[enum_value(name = "MP3 (lamemp3enc), 44.1 kHz: RTMP, SRT", nick = "mp3")]
-    Mp3 = 0,
-    #[enum_value(
-        name = "AAC-LC (voaacenc or avenc_aac), 48 kHz: RTMP, SRT",
-        nick = "aac"
-    )]
-    Aac = 1,
-    #[enum_value(
-        name = "Opus (opusenc), 48 kHz: SRT, WebRTC/WHIP (where it is the default and the only choice); not in FLV/RTMP",
-        nick = "opus"
-    )]
-    Opus = 2,
 }
 
 /// Whether to send a silent audio track when no audio pad is linked (TouchDesigner: *Silent Audio*).

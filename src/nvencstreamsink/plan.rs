@@ -4,29 +4,14 @@
 use std::sync::Arc;
 
 use super::props::Settings;
-use super::{AudioCodec, Mode, SilentAudio};
+use super::{AudioCodec, Mode, SilentAudio, WebrtcEncode};
 use crate::encoder::{Codec, EncoderSettings, Profile};
 use crate::secrets::Redactor;
 use crate::transport::rtsp::RtspTarget;
-use crate::transport::url::UrlError;
-use crate::transport::webrtc::config::IceError;
-use crate::transport::{self, Context, Destination, Media};
+use crate::transport::{self, Capabilities, Context, Destination, DestinationError, Media};
 
 pub const MAX_MBPS: f64 = 2000.0;
 pub const MIN_MBPS: f64 = 0.01;
-
-/// What the installed GStreamer can do, as far as the plan needs to know.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Capabilities {
-    /// `eflvmux` exists and takes H.265 (GStreamer 1.28+).
-    pub eflv_h265: bool,
-    /// `eflvmux` takes AV1 (GStreamer 1.30+).
-    pub eflv_av1: bool,
-    /// `mpegtsmux` has the AV1 mapping (`enable-custom-mappings`, GStreamer 1.26+).
-    pub ts_av1: bool,
-    /// An AV1 RTP payloader (`rtpav1pay`) is installed.
-    pub rtp_av1: bool,
-}
 
 /// One destination and the audio codec it gets.
 #[derive(Debug, Clone)]
@@ -84,7 +69,7 @@ pub enum PlanError {
         /// 1-based, as users count.
         index: usize,
         shown: String,
-        error: Box<PlanError>,
+        error: DestinationError,
     },
     #[error(
         "destinations: '{shown}' is not a destination URL. Fix: start each destination with rtmp://, rtmps://, \
@@ -104,32 +89,9 @@ pub enum PlanError {
     MinAboveAvg { min: f64, avg: f64 },
     #[error("destinations: destination {index} repeats destination {first}. Fix: list each destination once")]
     Repeated { index: usize, first: usize },
+    /// A destination that cannot be (its URL, or a setting it cannot carry).
     #[error("{0}")]
-    Ice(#[from] IceError),
-    #[error("{setting} cannot be played by browsers over WebRTC: {why}. Fix: {fix}")]
-    Browser {
-        setting: String,
-        why: &'static str,
-        fix: &'static str,
-    },
-    #[error("{0}")]
-    Rtsp(String),
-    #[error("url: {0}")]
-    Url(#[from] UrlError),
-    #[error("video-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
-    CodecOnProtocol {
-        codec: &'static str,
-        mode: &'static str,
-        why: &'static str,
-        fix: &'static str,
-    },
-    #[error("audio-codec={codec} cannot be sent with mode={mode}: {why}. Fix: {fix}")]
-    AudioOnProtocol {
-        codec: &'static str,
-        mode: &'static str,
-        why: &'static str,
-        fix: &'static str,
-    },
+    Transport(#[from] DestinationError),
     #[error(
         "profile={profile} does not exist for video-codec={codec}. Fix: set profile=main{extra}"
     )]
@@ -171,8 +133,37 @@ fn check_range(
     }
 }
 
+/// What the transports read from the element's properties, each transport its own options.
+pub(crate) fn context(s: &Settings, caps: Capabilities) -> Context {
+    Context {
+        codec: s.encoder.codec,
+        caps,
+        rtmp: transport::rtmp::Options {
+            enhanced: s.rtmp_enhanced,
+            buffer_size_s: s.rtmp_buffer_size,
+            username: s.rtmp_username.clone(),
+            password: s.rtmp_password.clone(),
+            tls_validation: s.tls_validation_flags,
+            tcp_nodelay: s.rtmp_tcp_nodelay,
+            timecode_interval: s.rtmp_timecode_interval,
+        },
+        srt: transport::srt::Options {
+            mux_rate_bps: (s.mux_rate * 1e6).round() as u64,
+        },
+        webrtc: transport::webrtc::Options {
+            stun_server: s.stun_server.clone(),
+            turn_servers: s.turn_servers.clone(),
+            ice_addresses: s.ice_addresses.clone(),
+            bearer_token: s.bearer_token.clone(),
+            stream_name: s.stream_name.clone(),
+            per_viewer: s.webrtc_encode == WebrtcEncode::PerViewer,
+            encoder_name_set: s.encoder_name.is_some(),
+        },
+    }
+}
+
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
-    let ctx = Context { settings: s, caps };
+    let ctx = context(s, caps);
     let listed = super::destinations::split(&s.destinations);
     let mut destinations = Vec::new();
     let mut urls: Vec<String> = listed.iter().map(|u| u.to_string()).collect();
@@ -199,7 +190,7 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
             let d = (kind.parse)(url, &ctx).map_err(|e| PlanError::Destination {
                 index: i + 1,
                 shown: format!("{}://…", kind.schemes[0]),
-                error: Box::new(e),
+                error: e,
             })?;
             destinations.push(d);
         }
@@ -309,10 +300,10 @@ pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
                 PlanError::Destination {
                     index: i + 1,
                     shown: destination.shown(),
-                    error: Box::new(error),
+                    error,
                 }
             } else {
-                error
+                PlanError::Transport(error)
             });
         }
         warnings.append(&mut media.warnings);

@@ -565,10 +565,7 @@ fn redacted_url(s: &Settings, url: &str) -> String {
         return String::new();
     }
     let kind = crate::transport::for_url(url).unwrap_or_else(|| crate::transport::for_mode(s.mode));
-    let ctx = crate::transport::Context {
-        settings: s,
-        caps: Default::default(),
-    };
+    let ctx = super::plan::context(s, Default::default());
     match (kind.parse)(url, &ctx) {
         Ok(d) => d.shown(),
         Err(_) => crate::transport::url::shown_unparsed(url),

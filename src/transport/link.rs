@@ -9,7 +9,6 @@
 
 use gst::prelude::*;
 
-use crate::nvencstreamsink::CAT;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -17,6 +16,15 @@ use std::time::{Duration, Instant};
 use super::gate::{Gate, GateMode, Stream};
 use super::TransportError;
 use tdstream_common::sync::lock;
+
+/// `GST_DEBUG=tdstream-link:6`: restartable links (building, replacing, keyframe requests).
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "tdstream-link",
+        gst::DebugColorFlags::empty(),
+        Some("tdstream restartable network links"),
+    )
+});
 
 /// One built inner bin.
 pub struct Inner {

@@ -15,14 +15,13 @@
 //! A built destination is a sub-bin with `video` and (optional) `audio` sink pads taking parsed,
 //! encoded streams; a restartable one is a [`link::Link`] that the element's monitor follows.
 
+use gst::glib;
 use gst::prelude::*;
 use std::sync::Arc;
 
-use crate::encoder::{Codec, EncoderSettings};
-use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
-use crate::nvencstreamsink::{AudioCodec, Mode, Settings};
-use crate::plugins::MissingElement;
+use crate::encoder::{AudioCodec, Codec, EncoderSettings};
 
+mod error;
 pub mod gate;
 pub mod link;
 pub mod rtmp;
@@ -30,6 +29,52 @@ pub mod rtsp;
 pub mod srt;
 pub mod url;
 pub mod webrtc;
+
+pub use error::{DestinationError, TransportError};
+
+/// How the stream leaves the machine (TouchDesigner: *Mode*).
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamMode")]
+pub enum Mode {
+    #[enum_value(
+        name = "RTSP server at rtsp://host:port/<stream-name>; streams on one port share one server",
+        nick = "rtsp-server"
+    )]
+    RtspServer = 0,
+    #[enum_value(
+        name = "RTMP sender to url = {service url}/{stream key} (FLV)",
+        nick = "rtmp"
+    )]
+    Rtmp = 1,
+    #[enum_value(
+        name = "SRT caller, listener or rendezvous per url = srt://host:port?mode=... (MPEG-TS)",
+        nick = "srt"
+    )]
+    Srt = 2,
+    #[enum_value(
+        name = "WebRTC: webrtcsink, registered with the gst-plugins-rs signalling server at url (ws:// or wss://); every viewer that asks gets the stream",
+        nick = "webrtc"
+    )]
+    Webrtc = 3,
+    #[enum_value(
+        name = "WHIP: whipclientsink, publishing to the WHIP endpoint at url (http:// or https://), bearer-token if set",
+        nick = "whip"
+    )]
+    Whip = 4,
+}
+
+impl Mode {
+    pub fn nick(self) -> &'static str {
+        match self {
+            Mode::RtspServer => "rtsp-server",
+            Mode::Rtmp => "rtmp",
+            Mode::Srt => "srt",
+            Mode::Webrtc => "webrtc",
+            Mode::Whip => "whip",
+        }
+    }
+}
 
 /// One transport: its name, the `mode` that selects it, the URL schemes it takes and its parser.
 pub struct Kind {
@@ -45,7 +90,7 @@ pub struct Kind {
 }
 
 /// A transport's URL parser: the URL and the element's context in, the resolved destination out.
-pub type Parser = fn(&str, &Context) -> Result<Arc<dyn Destination>, PlanError>;
+pub type Parser = fn(&str, &Context) -> Result<Arc<dyn Destination>, DestinationError>;
 
 /// Every transport. The order is the order of the documentation.
 pub static KINDS: [&Kind; 5] = [
@@ -82,11 +127,29 @@ pub fn for_url(url: &str) -> Option<&'static Kind> {
         .find(|k| k.schemes.contains(&scheme.as_str()))
 }
 
-/// What a transport's parser may read besides the URL: the element's properties (credentials,
-/// ICE servers, buffer sizes that the URL does not set) and what the installed GStreamer can do.
-pub struct Context<'a> {
-    pub settings: &'a Settings,
+/// What a transport's parser may read besides the URL: the codec of the encode, each transport's
+/// options (the element's properties that the URL does not set: credentials, ICE servers, buffer
+/// sizes) and what the installed GStreamer can do.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub codec: Codec,
     pub caps: Capabilities,
+    pub rtmp: rtmp::Options,
+    pub srt: srt::Options,
+    pub webrtc: webrtc::Options,
+}
+
+/// What the installed GStreamer can do, as far as the transports need to know.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capabilities {
+    /// `eflvmux` exists and takes H.265 (GStreamer 1.28+).
+    pub eflv_h265: bool,
+    /// `eflvmux` takes AV1 (GStreamer 1.30+).
+    pub eflv_av1: bool,
+    /// `mpegtsmux` has the AV1 mapping (`enable-custom-mappings`, GStreamer 1.26+).
+    pub ts_av1: bool,
+    /// An AV1 RTP payloader (`rtpav1pay`) is installed.
+    pub rtp_av1: bool,
 }
 
 /// What the one encode carries, as a destination checks it. A check may settle the audio codec (WebRTC
@@ -132,7 +195,7 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
 
     /// Whether the encode can go there: codecs, profile, B-frames, audio codec. An error names the
     /// setting and the fix.
-    fn check(&self, media: &mut Media) -> Result<(), PlanError>;
+    fn check(&self, media: &mut Media) -> Result<(), DestinationError>;
 
     /// `include-silent-audio=automatic`: whether this destination gets a silent track when no audio
     /// pad is linked (RTMP: services expect audio).
@@ -150,8 +213,8 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
         false
     }
 
-    /// Builds the sub-bin (not yet added anywhere).
-    fn build(&self, plan: &Plan, with_audio: bool) -> Result<Built, TransportError>;
+    /// Builds the sub-bin (not yet added anywhere) for the encode `encoder` describes.
+    fn build(&self, encoder: &EncoderSettings, with_audio: bool) -> Result<Built, TransportError>;
 
     /// Hints for a failure, chosen from its text (plus the sink's debug text), naming what to fix.
     fn hints(&self, detail: &str) -> Vec<String> {
@@ -261,21 +324,6 @@ impl Built {
             _ => None,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("{0}")]
-    Missing(#[from] MissingElement),
-    #[error("{0}")]
-    Link(String),
-    #[error(
-        "the GStreamer element '{factory}' is missing, needed for {mode}: it comes from gst-plugins-rs, which \
-         Debian 12 does not package. Fix: install tdstream's WebRTC plugin libgsttdstreamwebrtc.so next to \
-         libgsttdstream.so (./run build builds it; or cargo build --release -p gst-plugin-tdstreamwebrtc), or \
-         gst-plugins-rs' own webrtc plugin (libgstrswebrtc.so), and check with gst-inspect-1.0 {factory}"
-    )]
-    NoWebrtc { factory: String, mode: String },
 }
 
 pub(crate) use crate::plugins::make;

@@ -7,10 +7,11 @@ use gst::prelude::*;
 use std::sync::Arc;
 
 use super::url::{parse_authority, split_authority, Authority, UrlError};
-use super::{make, video_caps, Built, Context, Destination, Follow, Kind, Media, TransportError};
-use crate::encoder::Codec;
-use crate::nvencstreamsink::plan::{Plan, PlanError};
-use crate::nvencstreamsink::Mode;
+use super::{
+    make, video_caps, Built, Context, Destination, DestinationError, Follow, Kind, Media, Mode,
+    TransportError,
+};
+use crate::encoder::{Codec, EncoderSettings};
 
 pub static KIND: Kind = Kind {
     name: "rtsp",
@@ -40,13 +41,13 @@ impl RtspTarget {
         format!("rtsp://:{port}/{stream_name}{query}")
     }
 
-    pub fn parse(url: &str) -> Result<RtspTarget, PlanError> {
+    pub fn parse(url: &str) -> Result<RtspTarget, DestinationError> {
         let (_, authority, rest) = split_authority(url, &["rtsp"], "rtsp://", EXAMPLE)?;
         let shown = format!("rtsp://{authority}");
         let Authority { host, port, .. } = parse_authority(authority, &shown)?;
         let rest = rest.trim_start_matches('/');
         let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
-        tdstream_common::rtsp::validate_stream_name(name).map_err(PlanError::Rtsp)?;
+        tdstream_common::rtsp::validate_stream_name(name).map_err(DestinationError::Rtsp)?;
         let mut multicast = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, "true"));
@@ -54,7 +55,7 @@ impl RtspTarget {
                 ("multicast", "true" | "1") => multicast = true,
                 ("multicast", "false" | "0") => multicast = false,
                 _ => {
-                    return Err(PlanError::Url(UrlError::UnknownOption {
+                    return Err(DestinationError::Url(UrlError::UnknownOption {
                         shown: format!("{shown}/{name}"),
                         key: pair.to_string(),
                         allowed: "multicast=true or multicast=false",
@@ -80,10 +81,10 @@ pub struct Rtsp {
     rtp_av1: bool,
 }
 
-fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, DestinationError> {
     Ok(Arc::new(Rtsp {
         target: RtspTarget::parse(url)?,
-        codec: ctx.settings.encoder.codec,
+        codec: ctx.codec,
         rtp_av1: ctx.caps.rtp_av1,
     }))
 }
@@ -109,9 +110,9 @@ impl Destination for Rtsp {
         Vec::new()
     }
 
-    fn check(&self, media: &mut Media) -> Result<(), PlanError> {
+    fn check(&self, media: &mut Media) -> Result<(), DestinationError> {
         if media.encoder.codec == Codec::Av1 && !self.rtp_av1 {
-            return Err(PlanError::CodecOnProtocol {
+            return Err(DestinationError::CodecOnProtocol {
                 codec: "av1",
                 mode: "rtsp-server",
                 why: "AV1 over RTP needs an AV1 payloader (rtpav1pay: GStreamer 1.24+ or gst-plugins-rs), and none is installed",
@@ -121,7 +122,7 @@ impl Destination for Rtsp {
         Ok(())
     }
 
-    fn build(&self, _plan: &Plan, with_audio: bool) -> Result<Built, TransportError> {
+    fn build(&self, _: &EncoderSettings, with_audio: bool) -> Result<Built, TransportError> {
         let bin = gst::Bin::with_name("rtsp-transport");
         let server = make("rtspsharedserver", "rtspsharedserver", "mode=rtsp-server")?;
         server.set_property("port", self.target.port as u32);

@@ -203,7 +203,7 @@ impl NvencStreamSink {
         };
         let built = p
             .destination
-            .build(plan, with_audio)
+            .build(&plan.encoder, with_audio)
             .map_err(|e| e.to_string())?;
         if matches!(feed, Feed::Tees(_)) {
             // Several destinations of one transport in one bin: each sub-bin gets a name of its own.

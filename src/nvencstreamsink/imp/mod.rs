@@ -10,12 +10,13 @@ use tdstream_common::sync::lock;
 
 use super::destinations::Dest;
 use super::monitor::{Followed, Monitor};
-use super::plan::{self, Capabilities};
+use super::plan;
 use super::props::{self, Settings};
 use super::timing::Stopwatch;
 use super::ConnectionState;
 use crate::reconnect::Policy;
 use crate::secrets::Redactor;
+use crate::transport::Capabilities;
 
 use super::CAT;
 

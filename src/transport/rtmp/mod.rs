@@ -8,18 +8,43 @@ use std::time::Duration;
 
 use super::link::{Inner, Link, Probe};
 use super::{
-    ghost_mux_pad, link_chain, make, mentions, network_hint, video_caps, Built, Context,
-    Destination, Kind, Media, NetCounters, TransportError,
+    ghost_mux_pad, link_chain, make, mentions, network_hint, video_caps, Built, Capabilities,
+    Context, Destination, DestinationError, Kind, Media, Mode, NetCounters, TransportError,
 };
-use crate::encoder::Codec;
-use crate::nvencstreamsink::plan::{Capabilities, Plan, PlanError};
-use crate::nvencstreamsink::{AudioCodec, Mode};
+use crate::encoder::{AudioCodec, Codec, EncoderSettings};
 
 pub mod nodelay;
 pub mod timecode;
 pub mod url;
 
 pub use url::RtmpTarget;
+
+/// `GST_DEBUG=tdstream-rtmp:6`: RTMP destinations' connections.
+pub(crate) static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "tdstream-rtmp",
+        gst::DebugColorFlags::empty(),
+        Some("tdstream RTMP destinations"),
+    )
+});
+
+/// The element's properties an RTMP destination reads (the URL's own settings win where both say).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `rtmp-enhanced`: H.264 in Enhanced RTMP too.
+    pub enhanced: bool,
+    /// `rtmp-buffer-size` (seconds; 0 = automatic).
+    pub buffer_size_s: f64,
+    /// `rtmp-username` / `rtmp-password`: win over the URL's `user:pass@`.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `tls-validation-flags`: what an rtmps:// server's certificate is checked for.
+    pub tls_validation: gio::TlsCertificateFlags,
+    /// `rtmp-tcp-nodelay`.
+    pub tcp_nodelay: bool,
+    /// `rtmp-timecode-interval`.
+    pub timecode_interval: u32,
+}
 
 pub static KIND: Kind = Kind {
     name: "rtmp",
@@ -88,26 +113,26 @@ pub struct Rtmp {
     timecode_interval: u32,
 }
 
-fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
-    let s = ctx.settings;
+fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, DestinationError> {
+    let o = &ctx.rtmp;
     let target = RtmpTarget::parse(url)?;
-    let codec = s.encoder.codec;
-    let flv = flv_muxer(codec, s.rtmp_enhanced, ctx.caps);
-    let buffer_s = if s.rtmp_buffer_size > 0.0 {
-        s.rtmp_buffer_size
+    let codec = ctx.codec;
+    let flv = flv_muxer(codec, o.enhanced, ctx.caps);
+    let buffer_s = if o.buffer_size_s > 0.0 {
+        o.buffer_size_s
     } else {
         DEFAULT_BUFFER_S
     };
     Ok(Arc::new(Rtmp {
-        username: s.rtmp_username.clone().or(target.username.clone()),
-        password: s.rtmp_password.clone().or(target.password.clone()),
+        username: o.username.clone().or(target.username.clone()),
+        password: o.password.clone().or(target.password.clone()),
         target,
         flv,
         codec,
         buffer_ns: (buffer_s * 1e9) as u64,
-        tls_validation: s.tls_validation_flags,
-        tcp_nodelay: s.rtmp_tcp_nodelay,
-        timecode_interval: s.rtmp_timecode_interval,
+        tls_validation: o.tls_validation,
+        tcp_nodelay: o.tcp_nodelay,
+        timecode_interval: o.timecode_interval,
     }))
 }
 
@@ -144,7 +169,7 @@ impl Destination for Rtmp {
         out
     }
 
-    fn check(&self, media: &mut Media) -> Result<(), PlanError> {
+    fn check(&self, media: &mut Media) -> Result<(), DestinationError> {
         let all = gio::TlsCertificateFlags::VALIDATE_ALL;
         if self.target.scheme == "rtmps" && !self.tls_validation.contains(all) {
             media.warnings.push(format!(
@@ -160,7 +185,7 @@ impl Destination for Rtmp {
             ));
         }
         if media.audio_codec == AudioCodec::Opus {
-            return Err(PlanError::AudioOnProtocol {
+            return Err(DestinationError::AudioOnProtocol {
                 codec: "opus",
                 mode: "rtmp",
                 why: "FLV carries only MP3 and AAC audio",
@@ -174,7 +199,7 @@ impl Destination for Rtmp {
         true
     }
 
-    fn build(&self, _plan: &Plan, with_audio: bool) -> Result<Built, TransportError> {
+    fn build(&self, _: &EncoderSettings, with_audio: bool) -> Result<Built, TransportError> {
         let me = self.clone();
         let link = Link::new(
             "rtmp-transport",
@@ -268,7 +293,7 @@ impl NoDelay {
         let set = nodelay::set_on_connections_to(&peers);
         if set == 0 {
             gst::warning!(
-                crate::nvencstreamsink::CAT,
+                CAT,
                 obj = sink,
                 "rtmp-tcp-nodelay: no connection of this process to {}:{} found to set TCP_NODELAY on",
                 self.host,
@@ -276,7 +301,7 @@ impl NoDelay {
             );
         } else {
             gst::info!(
-                crate::nvencstreamsink::CAT,
+                CAT,
                 obj = sink,
                 "TCP_NODELAY set on {set} connection(s) to {}:{}",
                 self.host,

@@ -87,7 +87,7 @@ mod imp {
             if let Some(u) = update {
                 if !self.told.swap(true, Ordering::Relaxed) {
                     gst::info!(
-                        crate::nvencstreamsink::CAT,
+                        crate::transport::rtmp::CAT,
                         imp = self,
                         "rtmp-timecode-interval: onMetaData updates carry {} (first: {})",
                         match u.source {

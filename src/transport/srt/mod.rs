@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 use super::link::{Inner, Link, Probe};
 use super::{
     ghost_mux_pad, link_chain, make, mentions, network_hint, set_enum, video_caps, Built, Context,
-    Destination, Follow, Kind, Media, NetCounters, TransportError,
+    Destination, DestinationError, Follow, Kind, Media, Mode, NetCounters, TransportError,
 };
-use crate::encoder::Codec;
-use crate::nvencstreamsink::plan::{Plan, PlanError};
-use crate::nvencstreamsink::Mode;
+use crate::encoder::{Codec, EncoderSettings};
 use tdstream_common::rtsp::{KeyframeAction, KeyframeLimiter};
 use tdstream_common::sync::lock;
 
@@ -23,6 +21,13 @@ mod payloads;
 pub mod url;
 
 pub use url::{SrtMode, SrtTarget};
+
+/// The element's properties an SRT destination reads.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `mux-rate` in bit/s: mpegtsmux's constant bitrate with null packets; 0 = variable.
+    pub mux_rate_bps: u64,
+}
 
 pub static KIND: Kind = Kind {
     name: "srt",
@@ -48,12 +53,12 @@ pub struct Srt {
     mux_rate: u64,
 }
 
-fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+fn parse(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, DestinationError> {
     Ok(Arc::new(Srt {
         target: SrtTarget::parse(url)?,
-        codec: ctx.settings.encoder.codec,
+        codec: ctx.codec,
         ts_av1: ctx.caps.ts_av1,
-        mux_rate: (ctx.settings.mux_rate * 1e6).round() as u64,
+        mux_rate: ctx.srt.mux_rate_bps,
     }))
 }
 
@@ -75,9 +80,9 @@ impl Destination for Srt {
             .collect()
     }
 
-    fn check(&self, media: &mut Media) -> Result<(), PlanError> {
+    fn check(&self, media: &mut Media) -> Result<(), DestinationError> {
         if media.encoder.codec == Codec::Av1 && !self.ts_av1 {
-            return Err(PlanError::CodecOnProtocol {
+            return Err(DestinationError::CodecOnProtocol {
                 codec: "av1",
                 mode: "srt",
                 why: "AV1 in MPEG-TS needs mpegtsmux with enable-custom-mappings (GStreamer 1.26 or newer)",
@@ -87,7 +92,7 @@ impl Destination for Srt {
         Ok(())
     }
 
-    fn build(&self, _plan: &Plan, with_audio: bool) -> Result<Built, TransportError> {
+    fn build(&self, _: &EncoderSettings, with_audio: bool) -> Result<Built, TransportError> {
         let video_caps = video_caps(self.codec, Some("byte-stream"));
         if self.target.mode == SrtMode::Listener {
             // The listener stays open for the whole run; srtsink takes callers as they come and go.

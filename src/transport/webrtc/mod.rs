@@ -10,21 +10,46 @@
 use gst::glib;
 use gst::prelude::*;
 
-use crate::nvencstreamsink::CAT;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::link::{Failure, Inner, Link, Probe};
 use super::{
-    mentions, network_hint, set_enum, Built, Context, Destination, Kind, Media, TransportError,
+    mentions, network_hint, set_enum, Built, Context, Destination, DestinationError, Kind, Media,
+    Mode, TransportError,
 };
-use crate::encoder::{Codec, EncoderSettings};
-use crate::nvencstreamsink::plan::{Plan, PlanError};
-use crate::nvencstreamsink::{AudioCodec, Mode, WebrtcEncode};
+use crate::encoder::{AudioCodec, Codec, EncoderSettings};
 
 pub mod config;
 
 pub use config::WebrtcTarget;
+
+/// `GST_DEBUG=tdstream-webrtc:6`: WebRTC and WHIP destinations.
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "tdstream-webrtc",
+        gst::DebugColorFlags::empty(),
+        Some("tdstream WebRTC and WHIP destinations"),
+    )
+});
+
+/// The element's properties a WebRTC or WHIP destination reads (the URL's fragment wins for the
+/// token and the name).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `stun-server`, `turn-servers`, `ice-addresses`, as the properties write them.
+    pub stun_server: String,
+    pub turn_servers: String,
+    pub ice_addresses: String,
+    /// `bearer-token` (WHIP).
+    pub bearer_token: Option<String>,
+    /// `stream-name`: the producer's name at the signalling server.
+    pub stream_name: String,
+    /// `webrtc-encode=per-viewer`.
+    pub per_viewer: bool,
+    /// `encoder-name` is set (it cannot apply per viewer).
+    pub encoder_name_set: bool,
+}
 
 pub static WEBRTC: Kind = Kind {
     name: "webrtc",
@@ -64,16 +89,16 @@ pub struct Webrtc {
     encoder_name_set: bool,
 }
 
-fn parse_webrtc(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+fn parse_webrtc(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, DestinationError> {
     parse(url, ctx, false)
 }
 
-fn parse_whip(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, PlanError> {
+fn parse_whip(url: &str, ctx: &Context) -> Result<Arc<dyn Destination>, DestinationError> {
     parse(url, ctx, true)
 }
 
-fn parse(url: &str, ctx: &Context, whip: bool) -> Result<Arc<dyn Destination>, PlanError> {
-    let s = ctx.settings;
+fn parse(url: &str, ctx: &Context, whip: bool) -> Result<Arc<dyn Destination>, DestinationError> {
+    let s = &ctx.webrtc;
     // Options in the fragment win over the element's properties (one destination, one token or name).
     let (url, options) = config::fragment_options(url, whip)?;
     let option = |key: &str| {
@@ -92,9 +117,9 @@ fn parse(url: &str, ctx: &Context, whip: bool) -> Result<Arc<dyn Destination>, P
             ice_addresses: config::parse_addresses(&s.ice_addresses)?,
             bearer_token: option("bearer-token").or(s.bearer_token.clone()),
             name: option("name").unwrap_or_else(|| s.stream_name.clone()),
-            per_viewer: s.webrtc_encode == WebrtcEncode::PerViewer,
+            per_viewer: s.per_viewer,
         },
-        encoder_name_set: s.encoder_name.is_some(),
+        encoder_name_set: s.encoder_name_set,
     }))
 }
 
@@ -130,11 +155,11 @@ impl Destination for Webrtc {
 
     /// What browsers decode over WebRTC: H.264 without B-frames, Opus (the default here; another audio
     /// codec set explicitly is an error).
-    fn check(&self, media: &mut Media) -> Result<(), PlanError> {
+    fn check(&self, media: &mut Media) -> Result<(), DestinationError> {
         let mode = self.kind().name;
         let e = &media.encoder;
         if e.codec != Codec::H264 {
-            return Err(PlanError::CodecOnProtocol {
+            return Err(DestinationError::CodecOnProtocol {
                 codec: e.codec.nick(),
                 mode,
                 why: "browsers decode H.264 over WebRTC everywhere, H.265 and AV1 only in some browsers and not \
@@ -143,14 +168,14 @@ impl Destination for Webrtc {
             });
         }
         if e.max_bframes > 0 {
-            return Err(PlanError::Browser {
+            return Err(DestinationError::Browser {
                 setting: format!("max-bframes={}", e.max_bframes),
                 why: "browsers' WebRTC H.264 decoders do not reorder frames, so B-frames play out of order or stall",
                 fix: "set max-bframes=0 (and profile=main or profile=baseline)",
             });
         }
         if media.audio_codec_set && media.audio_codec != AudioCodec::Opus {
-            return Err(PlanError::AudioOnProtocol {
+            return Err(DestinationError::AudioOnProtocol {
                 codec: media.audio_codec.nick(),
                 mode,
                 why: "Opus is the only audio codec browsers take over WebRTC",
@@ -177,8 +202,8 @@ impl Destination for Webrtc {
         true
     }
 
-    fn build(&self, plan: &Plan, with_audio: bool) -> Result<Built, TransportError> {
-        build(plan, &self.target, with_audio)
+    fn build(&self, encoder: &EncoderSettings, with_audio: bool) -> Result<Built, TransportError> {
+        build(encoder, &self.target, with_audio)
     }
 
     fn hints(&self, detail: &str) -> Vec<String> {
@@ -241,15 +266,19 @@ fn make_webrtc(factory: &str, mode: &str) -> Result<gst::Element, TransportError
         })
 }
 
-fn build(plan: &Plan, target: &WebrtcTarget, with_audio: bool) -> Result<Built, TransportError> {
+fn build(
+    encoder: &EncoderSettings,
+    target: &WebrtcTarget,
+    with_audio: bool,
+) -> Result<Built, TransportError> {
     ensure_elements();
     let video_caps = if target.per_viewer {
         gst::Caps::new_empty_simple("video/x-raw")
     } else {
         // 1.22's h264parse sends byte-stream caps twice, which webrtcsink refuses to renegotiate.
-        super::video_caps(plan.encoder.codec, Some("avc"))
+        super::video_caps(encoder.codec, Some("avc"))
     };
-    let (t, encoder) = (target.clone(), plan.encoder.clone());
+    let (t, encoder) = (target.clone(), encoder.clone());
     let name = if target.whip {
         "whip-transport"
     } else {
