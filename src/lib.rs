@@ -17,19 +17,20 @@
 //!
 //! Pure logic lives outside the element glue: [`encoder`] (settings and per-element tables),
 //! [`transport`] (one module per transport: its URL, what it carries, its failures),
-//! [`reconnect`] (the reconnection state machine), [`secrets`] (redaction), [`plugins`]
-//! (missing-element errors).
+//! [`destination`] (a running destination: link, gate, meter; [`destination::reconnect`] the
+//! reconnection state machine, [`destination::ratecontrol`] the congestion verdicts), [`secrets`]
+//! (redaction), [`plugins`] (missing-element errors). Layers import one way: element → destination →
+//! transport.
 
 use gst::glib;
 
 pub use tdstream_common::display;
+pub mod destination;
 pub mod encoder;
 pub mod flv;
 pub mod meta;
 pub mod nvencstreamsink;
 pub mod plugins;
-pub mod ratecontrol;
-pub mod reconnect;
 pub mod secrets;
 pub mod tdeflvmux;
 pub mod tdmetaembed;

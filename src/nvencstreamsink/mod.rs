@@ -14,15 +14,14 @@ use gst::glib;
 use gst::prelude::*;
 
 mod chain;
-mod destinations;
 mod imp;
-mod meter;
-mod monitor;
+mod list;
 pub mod plan;
 mod props;
 mod timing;
 
 // The enums of `mode` and `audio-codec` belong to the layers that use them; the element re-exports them.
+pub use crate::destination::ConnectionState;
 pub use crate::encoder::AudioCodec;
 pub use crate::transport::Mode;
 
@@ -72,39 +71,6 @@ pub enum SilentAudio {
     On = 1,
     #[enum_value(name = "Off: video only when no audio pad is linked", nick = "off")]
     Off = 2,
-}
-
-/// State of the network connection.
-#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "TdStreamConnectionState")]
-pub enum ConnectionState {
-    #[default]
-    #[enum_value(
-        name = "Disconnected: not started, inactive or stopped",
-        nick = "disconnected"
-    )]
-    Disconnected = 0,
-    #[enum_value(
-        name = "Connecting: started, no data has reached the network yet",
-        nick = "connecting"
-    )]
-    Connecting = 1,
-    #[enum_value(
-        name = "Connected: data is flowing to the network sink",
-        nick = "connected"
-    )]
-    Connected = 2,
-    #[enum_value(
-        name = "Reconnecting: the link dropped and is being re-established",
-        nick = "reconnecting"
-    )]
-    Reconnecting = 3,
-    #[enum_value(
-        name = "Failed: the network sink stopped with an error",
-        nick = "failed"
-    )]
-    Failed = 4,
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

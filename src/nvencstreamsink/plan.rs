@@ -164,7 +164,7 @@ pub(crate) fn context(s: &Settings, caps: Capabilities) -> Context {
 
 pub fn plan(s: &Settings, caps: Capabilities) -> Result<Plan, PlanError> {
     let ctx = context(s, caps);
-    let listed = super::destinations::split(&s.destinations);
+    let listed = super::list::split(&s.destinations);
     let mut destinations = Vec::new();
     let mut urls: Vec<String> = listed.iter().map(|u| u.to_string()).collect();
     if listed.is_empty() {

@@ -511,7 +511,7 @@ pub fn get(s: &Settings, name: &str) -> Option<glib::Value> {
         "mode" => s.mode.to_value(),
         // Read back without its secrets.
         "url" => redacted_url(s, &s.url).to_value(),
-        "destinations" => super::destinations::split(&s.destinations)
+        "destinations" => super::list::split(&s.destinations)
             .iter()
             .map(|u| redacted_url(s, u))
             .collect::<Vec<_>>()

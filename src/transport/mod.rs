@@ -13,7 +13,9 @@
 //! | WHIP | `http://` `https://` | [`webrtc`] |
 //!
 //! A built destination is a sub-bin with `video` and (optional) `audio` sink pads taking parsed,
-//! encoded streams; a restartable one is a [`link::Link`] that the element's monitor follows.
+//! encoded streams, or, for a restartable one, what builds such a bin for each connection attempt
+//! ([`restart`]). The transports know neither the element nor the destination layer above them
+//! (`crate::destination`: links, gates, meters, reconnection), which runs what they build.
 
 use gst::glib;
 use gst::prelude::*;
@@ -22,8 +24,7 @@ use std::sync::Arc;
 use crate::encoder::{AudioCodec, Codec, EncoderSettings};
 
 mod error;
-pub mod gate;
-pub mod link;
+pub mod restart;
 pub mod rtmp;
 pub mod rtsp;
 pub mod srt;
@@ -285,43 +286,53 @@ pub trait Destination: std::fmt::Debug + Send + Sync {
     }
 }
 
-/// A built destination.
+/// A built destination: what the destination layer adds to the element and follows.
 pub struct Built {
-    pub bin: gst::Bin,
-    /// The element that talks to the network (rtmp2sink, srtsink, the internal rtspsharedserver); for a
-    /// restartable link, its first one.
-    pub network_sink: Option<gst::Element>,
-    pub follow: Follow,
-    /// The caps the video must have when it enters `bin`'s `video` pad.
+    /// The caps the video must have when it enters the bin's `video` pad.
     pub video_caps: gst::Caps,
+    pub form: Form,
 }
 
-/// How the element follows a built destination's connection.
-pub enum Follow {
-    /// A restartable link: the monitor follows it and reconnects it (RTMP, SRT caller/rendezvous,
-    /// WebRTC, WHIP).
-    Link(Arc<link::Link>),
-    /// Connected while at least one caller is (SRT listener: srtsink's caller-added/-removed).
+/// How a built destination lives.
+pub enum Form {
+    /// Built once for the whole run: the sub-bin (with `video` and optional `audio` sink pads) and the
+    /// element that talks to the network.
+    Once {
+        bin: gst::Bin,
+        network_sink: gst::Element,
+        connected: Connected,
+    },
+    /// Built again at each (re)connection, behind the destination layer's link (RTMP, SRT caller and
+    /// rendezvous, WebRTC, WHIP).
+    Restartable(restart::Restartable),
+}
+
+/// How a destination built once tells that it is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connected {
+    /// While at least one caller is (SRT listener: srtsink's caller-added/-removed).
     Callers,
-    /// Connected once data reaches the network sink (RTSP server: the mount is up).
+    /// Once data reaches the network sink (RTSP server: the mount is up).
     FirstData,
 }
 
 impl Built {
-    /// The built form of a restartable link: its outer bin, first network sink and the link itself.
-    pub(crate) fn of_link(link: Arc<link::Link>, video_caps: gst::Caps) -> Built {
+    /// The built form of a restartable destination.
+    pub(crate) fn restartable(
+        name: &'static str,
+        with_audio: bool,
+        probe: Box<dyn restart::Probe>,
+        build: restart::Builder,
+        video_caps: gst::Caps,
+    ) -> Built {
         Built {
-            bin: link.outer().clone(),
-            network_sink: link.network_sink(),
-            follow: Follow::Link(link),
             video_caps,
-        }
-    }
-
-    pub fn link(&self) -> Option<&Arc<link::Link>> {
-        match &self.follow {
-            Follow::Link(l) => Some(l),
-            _ => None,
+            form: Form::Restartable(restart::Restartable {
+                name,
+                with_audio,
+                probe,
+                build,
+            }),
         }
     }
 }

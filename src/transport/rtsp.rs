@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::url::{parse_authority, split_authority, Authority, UrlError};
 use super::{
-    make, video_caps, Built, Context, Destination, DestinationError, Follow, Kind, Media, Mode,
-    TransportError,
+    make, video_caps, Built, Connected, Context, Destination, DestinationError, Form, Kind, Media,
+    Mode, TransportError,
 };
 use crate::encoder::{Codec, EncoderSettings};
 
@@ -149,10 +149,12 @@ impl Destination for Rtsp {
             ghost("audio", server.request_pad_simple("audio"))?;
         }
         Ok(Built {
-            bin,
-            network_sink: Some(server),
-            follow: Follow::FirstData,
             video_caps: video_caps(self.codec, Some("byte-stream")),
+            form: Form::Once {
+                bin,
+                network_sink: server,
+                connected: Connected::FirstData,
+            },
         })
     }
 

@@ -1,6 +1,6 @@
 //! Every half second, for each destination: its sample, the verdict on its network, the "cannot keep up"
 //! warning when that lasts; with `adaptive-bitrate`, the new video bitrate applied to the running
-//! encoder and posted as `nvencstreamsink-bitrate`. The decisions are [`crate::ratecontrol`]'s.
+//! encoder and posted as `nvencstreamsink-bitrate`. The decisions are [`crate::destination::ratecontrol`]'s.
 
 use gst::glib;
 use gst::prelude::*;
@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{NvencStreamSink, CAT};
+use crate::destination::ratecontrol::{self, Controller, Verdict};
+use crate::destination::Dest;
 use crate::encoder::catalog;
-use crate::nvencstreamsink::destinations::Dest;
 use crate::nvencstreamsink::ConnectionState;
-use crate::ratecontrol::{self, Controller, Verdict};
 use tdstream_common::sync::lock;
 
 /// The adaptive bitrate of a running element.

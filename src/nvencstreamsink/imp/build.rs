@@ -16,13 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{adapt, Counters, NvencStreamSink, PtsHook, State, CAT};
+use crate::destination::gate::{Gate, GateMode, Stream};
+use crate::destination::{Branch, Dest, DestCounters};
+use crate::destination::{Follow, Started};
 use crate::encoder::select::{self, SelectError};
 use crate::nvencstreamsink::chain;
-use crate::nvencstreamsink::destinations::{Branch, Dest, DestCounters};
 use crate::nvencstreamsink::plan::{Plan, Planned};
 use crate::nvencstreamsink::{AudioCodec, ConnectionState};
-use crate::transport::gate::{Gate, GateMode, Stream};
-use crate::transport::{Built, Follow};
+use crate::transport::Connected;
 use tdstream_common::rtsp::{KeyframeAction, KeyframeLimiter};
 use tdstream_common::sync::lock;
 
@@ -56,7 +57,7 @@ pub(super) enum Feed<'a> {
 /// have reached the element's state).
 pub(super) struct Added {
     pub dest: Dest,
-    pub built: Built,
+    pub built: Started,
     /// (tee, the buffer it feeds).
     pub pending: Vec<(gst::Element, gst::Element)>,
 }
@@ -204,6 +205,7 @@ impl NvencStreamSink {
         let built = p
             .destination
             .build(&plan.encoder, with_audio)
+            .and_then(crate::destination::start)
             .map_err(|e| e.to_string())?;
         if matches!(feed, Feed::Tees(_)) {
             // Several destinations of one transport in one bin: each sub-bin gets a name of its own.
@@ -292,17 +294,17 @@ impl NvencStreamSink {
     }
 
     /// How the element learns each destination's bytes and connection.
-    pub(super) fn follow(&self, dest: &Arc<Dest>, b: &Built) {
+    pub(super) fn follow(&self, dest: &Arc<Dest>, b: &Started) {
         let c = Arc::clone(&dest.counters);
         match (&b.follow, &b.network_sink) {
             (Follow::Link(link), _) => {
                 link.set_on_new_sink(Box::new(move |sink| count_bytes(sink, &c, None)));
             }
-            (Follow::Callers, Some(sink)) => {
+            (Follow::Once(Connected::Callers), Some(sink)) => {
                 self.follow_callers(sink, dest.id);
                 count_bytes(sink, &c, None);
             }
-            (Follow::FirstData, Some(sink)) => {
+            (Follow::Once(Connected::FirstData), Some(sink)) => {
                 count_bytes(sink, &c, Some((self.obj().downgrade(), dest.id)))
             }
             (_, None) => {}

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use super::build::{link_tee, request_keyframe, Added, Feed};
 use super::{NvencStreamSink, CAT};
-use crate::nvencstreamsink::destinations::{self, Dest};
-use crate::nvencstreamsink::monitor::Followed;
+use crate::destination::gate::GateMode;
+use crate::destination::monitor::Followed;
+use crate::destination::Dest;
 use crate::nvencstreamsink::plan;
 use crate::nvencstreamsink::ConnectionState;
-use crate::transport::gate::GateMode;
 use tdstream_common::sync::lock;
 
 /// How long a tee pad may take to become idle before it is unlinked anyway.
@@ -71,7 +71,7 @@ impl NvencStreamSink {
             s.redactor = redactor;
             let running: Vec<&str> = s.dests.iter().map(|d| d.url.as_str()).collect();
             let new: Vec<&str> = plan.destinations.iter().map(|p| p.url.as_str()).collect();
-            let (removed, added) = destinations::diff(&running, &new);
+            let (removed, added) = crate::nvencstreamsink::list::diff(&running, &new);
             let removed: Vec<Arc<Dest>> =
                 removed.iter().map(|i| Arc::clone(&s.dests[*i])).collect();
             (removed, added)

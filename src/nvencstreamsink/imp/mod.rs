@@ -8,13 +8,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, LazyLock, Mutex};
 use tdstream_common::sync::lock;
 
-use super::destinations::Dest;
-use super::monitor::{Followed, Monitor};
 use super::plan;
 use super::props::{self, Settings};
 use super::timing::Stopwatch;
 use super::ConnectionState;
-use crate::reconnect::Policy;
+use crate::destination::monitor::{Followed, Monitor};
+use crate::destination::reconnect::Policy;
+use crate::destination::Dest;
 use crate::secrets::Redactor;
 use crate::transport::Capabilities;
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{NvencStreamSink, State, CAT};
-use crate::nvencstreamsink::destinations::{self, Dest};
-use crate::nvencstreamsink::monitor::Reporter;
+use crate::destination::monitor::Reporter;
+use crate::destination::{self, Dest};
 use crate::nvencstreamsink::ConnectionState;
 use tdstream_common::sync::lock;
 
@@ -147,7 +147,7 @@ impl NvencStreamSink {
             let states: Vec<_> = state.dests.iter().map(|d| d.state()).collect();
             (
                 (dest.shown.clone(), position(state, id) as u32),
-                destinations::summary(&states),
+                destination::summary(&states),
             )
         };
         let (url, position) = url;
@@ -181,7 +181,7 @@ impl NvencStreamSink {
             Some(s) => s.dests.iter().map(|d| d.state()).collect(),
             None => return,
         };
-        self.set_summary(destinations::summary(&states));
+        self.set_summary(destination::summary(&states));
     }
 
     pub(super) fn set_summary(&self, new: ConnectionState) {

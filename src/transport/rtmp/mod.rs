@@ -6,7 +6,7 @@ use gst::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::link::{Inner, Link, Probe};
+use super::restart::{Inner, Probe};
 use super::{
     ghost_mux_pad, link_chain, make, mentions, network_hint, video_caps, Built, Capabilities,
     Context, Destination, DestinationError, Kind, Media, Mode, NetCounters, TransportError,
@@ -201,15 +201,15 @@ impl Destination for Rtmp {
 
     fn build(&self, _: &EncoderSettings, with_audio: bool) -> Result<Built, TransportError> {
         let me = self.clone();
-        let link = Link::new(
+        Ok(Built::restartable(
             "rtmp-transport",
             with_audio,
             Box::new(RtmpProbe {
                 nodelay: self.tcp_nodelay.then(|| NoDelay::new(&self.target)),
             }),
             Box::new(move || me.build_inner(with_audio)),
-        )?;
-        Ok(Built::of_link(link, flv_video_caps(self.codec)))
+            flv_video_caps(self.codec),
+        ))
     }
 
     /// rtmp2sink's `stats`: the bytes written to the connection. TCP loses nothing; a slow network

@@ -8,10 +8,11 @@ use gst::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::link::{Inner, Link, Probe};
+use super::restart::{Inner, Probe};
 use super::{
-    ghost_mux_pad, link_chain, make, mentions, network_hint, set_enum, video_caps, Built, Context,
-    Destination, DestinationError, Follow, Kind, Media, Mode, NetCounters, TransportError,
+    ghost_mux_pad, link_chain, make, mentions, network_hint, set_enum, video_caps, Built,
+    Connected, Context, Destination, DestinationError, Form, Kind, Media, Mode, NetCounters,
+    TransportError,
 };
 use crate::encoder::{Codec, EncoderSettings};
 use tdstream_common::rtsp::{KeyframeAction, KeyframeLimiter};
@@ -99,20 +100,22 @@ impl Destination for Srt {
             let inner = self.build_inner(with_audio, "srt-transport")?;
             keyframe_for_each_caller(&inner.bin, &inner.network_sink);
             return Ok(Built {
-                bin: inner.bin,
-                network_sink: Some(inner.network_sink),
-                follow: Follow::Callers,
                 video_caps,
+                form: Form::Once {
+                    bin: inner.bin,
+                    network_sink: inner.network_sink,
+                    connected: Connected::Callers,
+                },
             });
         }
         let me = self.clone();
-        let link = Link::new(
+        Ok(Built::restartable(
             "srt-transport",
             with_audio,
             Box::new(SrtProbe),
             Box::new(move || me.build_inner(with_audio, "srt-connection")),
-        )?;
-        Ok(Built::of_link(link, video_caps))
+            video_caps,
+        ))
     }
 
     fn hints(&self, detail: &str) -> Vec<String> {

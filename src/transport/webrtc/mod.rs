@@ -13,7 +13,7 @@ use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::link::{Failure, Inner, Link, Probe};
+use super::restart::{Failure, Inner, Probe};
 use super::{
     mentions, network_hint, set_enum, Built, Context, Destination, DestinationError, Kind, Media,
     Mode, TransportError,
@@ -284,13 +284,13 @@ fn build(
     } else {
         "webrtc-transport"
     };
-    let link = Link::new(
+    Ok(Built::restartable(
         name,
         with_audio,
         Box::new(WebrtcProbe),
         Box::new(move || build_inner(&t, &encoder, with_audio)),
-    )?;
-    Ok(Built::of_link(link, video_caps))
+        video_caps,
+    ))
 }
 
 fn build_inner(

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::ratecontrol::Sample;
+use super::ratecontrol::Sample;
 use crate::transport::NetCounters;
 
 /// Rates of what the network took are averaged over this long: RTMP writes come in bursts.

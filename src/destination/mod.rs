@@ -1,23 +1,120 @@
-//! Several destinations fed by one encode: the `destinations` list, the summary of their connection
-//! states into the element's `connection-state`, and what each one keeps while it runs (its state,
-//! counters, link and branch).
+//! The destination layer, between the element and the transports: a running destination (its link,
+//! gate, meter, reconnection and congestion verdicts) and what a run of several keeps for each.
+//!
+//! ```text
+//! nvencstreamsink (element: properties, plan, encoder, tees)
+//!   └─ destination (this layer: Dest, link, gate, meter, monitor, reconnect, ratecontrol)
+//!        └─ transport (rtmp, srt, rtsp, webrtc: URLs, sub-bins, failures)
+//! ```
+//!
+//! Imports go one way: this layer uses the transports and never the element; the element reaches it
+//! through [`Dest`], [`start`] and the monitor's [`monitor::Reporter`].
 
+use gst::glib;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::meter::{Figures, Meter, Reading};
-use super::ConnectionState;
-use crate::ratecontrol::{Sample, Warner};
-use crate::transport::gate::Gate;
-use crate::transport::link::Link;
-use crate::transport::Destination;
+use crate::transport::{self, Destination, TransportError};
+use gate::Gate;
+use link::Link;
+use meter::{Figures, Meter, Reading};
+use ratecontrol::{Sample, Warner};
 use std::time::Instant;
 use tdstream_common::sync::lock;
 
-/// The URLs of `destinations`: separated by whitespace (spaces, tabs, new lines), in order.
-pub fn split(list: &str) -> Vec<&str> {
-    list.split_whitespace().collect()
+pub mod gate;
+pub mod link;
+pub mod meter;
+pub mod monitor;
+pub mod ratecontrol;
+pub mod reconnect;
+
+/// State of the network connection.
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "TdStreamConnectionState")]
+pub enum ConnectionState {
+    #[default]
+    #[enum_value(
+        name = "Disconnected: not started, inactive or stopped",
+        nick = "disconnected"
+    )]
+    Disconnected = 0,
+    #[enum_value(
+        name = "Connecting: started, no data has reached the network yet",
+        nick = "connecting"
+    )]
+    Connecting = 1,
+    #[enum_value(
+        name = "Connected: data is flowing to the network sink",
+        nick = "connected"
+    )]
+    Connected = 2,
+    #[enum_value(
+        name = "Reconnecting: the link dropped and is being re-established",
+        nick = "reconnecting"
+    )]
+    Reconnecting = 3,
+    #[enum_value(
+        name = "Failed: the network sink stopped with an error",
+        nick = "failed"
+    )]
+    Failed = 4,
+}
+
+/// A destination built and ready to be added to the element: a restartable one behind its link.
+pub struct Started {
+    pub bin: gst::Bin,
+    /// The element that talks to the network (rtmp2sink, srtsink, the internal rtspsharedserver); for a
+    /// restartable link, its first one.
+    pub network_sink: Option<gst::Element>,
+    pub follow: Follow,
+    /// The caps the video must have when it enters `bin`'s `video` pad.
+    pub video_caps: gst::Caps,
+}
+
+/// How the element follows a started destination's connection.
+pub enum Follow {
+    /// A restartable link: the monitor follows it and reconnects it.
+    Link(Arc<Link>),
+    /// See [`transport::Connected`].
+    Once(transport::Connected),
+}
+
+impl Started {
+    pub fn link(&self) -> Option<&Arc<Link>> {
+        match &self.follow {
+            Follow::Link(l) => Some(l),
+            Follow::Once(_) => None,
+        }
+    }
+}
+
+/// Starts what a transport built: a restartable destination gets its link (and a first inner bin).
+pub fn start(built: transport::Built) -> Result<Started, TransportError> {
+    let video_caps = built.video_caps;
+    Ok(match built.form {
+        transport::Form::Once {
+            bin,
+            network_sink,
+            connected,
+        } => Started {
+            bin,
+            network_sink: Some(network_sink),
+            follow: Follow::Once(connected),
+            video_caps,
+        },
+        transport::Form::Restartable(r) => {
+            let link = Link::new(r.name, r.with_audio, r.probe, r.build)?;
+            Started {
+                bin: link.outer().clone(),
+                network_sink: link.network_sink(),
+                follow: Follow::Link(link),
+                video_caps,
+            }
+        }
+    })
 }
 
 /// The element's `connection-state` from its destinations': `failed` only when every destination has
@@ -177,43 +274,10 @@ impl Dest {
     }
 }
 
-/// What a new `destinations` list changes: the positions (in the running list) of the destinations to
-/// remove, and the positions (in the new list) of those to add. Destinations are the same when their
-/// URLs are written the same; unchanged ones are not touched.
-pub fn diff(running: &[&str], new: &[&str]) -> (Vec<usize>, Vec<usize>) {
-    let removed = (0..running.len())
-        .filter(|i| !new.contains(&running[*i]))
-        .collect();
-    let added = (0..new.len())
-        .filter(|i| !running.contains(&new[*i]) && !new[..*i].contains(&new[*i]))
-        .collect();
-    (removed, added)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ConnectionState::*;
-
-    #[test]
-    fn destinations_are_separated_by_any_whitespace() {
-        assert_eq!(
-            split(" rtmp://a/app/k\tsrt://b:1?mode=caller\n rtsp://:8554/x "),
-            ["rtmp://a/app/k", "srt://b:1?mode=caller", "rtsp://:8554/x"]
-        );
-        assert!(split("  \n").is_empty());
-    }
-
-    #[test]
-    fn a_new_list_adds_and_removes_only_what_changed() {
-        let running = ["rtmp://a/app/k", "srt://b:1", "rtsp://:1/x"];
-        assert_eq!(
-            diff(&running, &["srt://b:1", "rtsp://:1/x", "ws://c:2"]),
-            (vec![0], vec![2])
-        );
-        assert_eq!(diff(&running, &running), (vec![], vec![]));
-        assert_eq!(diff(&[], &["ws://c", "ws://c"]), (vec![], vec![0]));
-    }
 
     #[test]
     fn the_element_fails_only_when_every_destination_has() {

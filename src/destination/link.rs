@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::gate::{Gate, GateMode, Stream};
-use super::TransportError;
+use crate::transport::restart::{Builder, Inner, Probe};
+use crate::transport::{make, TransportError};
 use tdstream_common::sync::lock;
 
 /// `GST_DEBUG=tdstream-link:6`: restartable links (building, replacing, keyframe requests).
@@ -26,44 +27,6 @@ static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|
     )
 });
 
-/// One built inner bin.
-pub struct Inner {
-    pub bin: gst::Bin,
-    pub network_sink: gst::Element,
-    /// The application-level buffer in front of the sink, if any: its overruns mean data was lost.
-    pub buffer: Option<gst::Element>,
-    /// Set by the sink's own signals where its properties cannot tell (WebRTC).
-    pub connected: Option<Arc<AtomicBool>>,
-    /// Set, with the reason, by the sink's own signals when its session failed without an error
-    /// message (a WHIP peer connection that fails after the endpoint answered).
-    pub failure: Option<Failure>,
-}
-
-/// Where a sink's signal handlers leave the reason its session failed.
-pub type Failure = Arc<Mutex<Option<String>>>;
-
-/// How a link tells that its network sink is connected, and how its failures read: one per
-/// transport (`rtmp::RtmpProbe`, `srt::SrtProbe`, `webrtc::WebrtcProbe`).
-pub trait Probe: Send + Sync {
-    /// Whether the sink is connected, from what it shows (its `stats`). A sink that says so through
-    /// signals sets [`Inner::connected`] instead.
-    fn is_connected(&self, sink: &gst::Element) -> bool;
-
-    /// The sink's words for a failure, made clearer where the sink is vague; `connecting_for` is how
-    /// long the failed attempt had been connecting (None once it was connected).
-    fn explain_failure(&self, reason: &str, connecting_for: Option<Duration>) -> String {
-        let _ = connecting_for;
-        reason.to_string()
-    }
-
-    /// Whether the gate stays closed while connecting (the sink reports failures without data), or lets
-    /// data into the link's small buffer from the start (the sink reports failures only on writing).
-    fn closed_while_connecting(&self) -> bool {
-        false
-    }
-}
-
-type Builder = Box<dyn Fn() -> Result<Inner, TransportError> + Send + Sync>;
 type SinkHook = Box<dyn Fn(&gst::Element) + Send + Sync>;
 
 pub struct Link {
@@ -375,7 +338,7 @@ fn ended_inner(pads: impl Iterator<Item = String>) -> Result<Inner, TransportErr
     let bin = gst::Bin::with_name(ENDED);
     let mut first = None;
     for name in pads {
-        let sink = super::make(
+        let sink = make(
             "fakesink",
             &format!("{name}-ended"),
             "the end of the stream",

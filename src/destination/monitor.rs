@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::reconnect::{Action, Jitter, Policy, Reconnector};
-use crate::transport::link::Link;
+use super::link::Link;
+use super::reconnect::{Action, Jitter, Policy, Reconnector};
 use crate::transport::Destination;
 
 /// How often the monitor looks at the link and the counters.
