@@ -424,9 +424,8 @@ fn a_viewer_without_h264_gets_a_clear_warning() {
 /// mode=whip against an endpoint that is not GStreamer (tests/peers/whip_dtls_refuser.py: it answers
 /// the offer, then leaves the connectivity checks unanswered, so the peer connection fails after the
 /// endpoint answered). It used to end the stream with a plain EOS (exit 0, nothing sent, nothing said);
-/// it is an error that says what failed. (The same endpoint can refuse the DTLS handshake instead, as
-/// the issue saw; with gst-plugins-rs 0.15.4 that aborts the process about one run in five, inside
-/// whipclientsink, so the test refuses ICE: see FINDINGS.)
+/// it is an error that says what failed (reconnect-attempts=0: the failure itself, not retried). This one
+/// has ICE fail; the retry tests below refuse the DTLS handshake.
 #[test]
 fn whip_session_that_fails_after_the_answer_is_an_error_not_an_eos() {
     if !in_loopback_netns("whip_session_that_fails_after_the_answer_is_an_error_not_an_eos") {
@@ -451,7 +450,7 @@ fn whip_session_that_fails_after_the_answer_is_an_error_not_an_eos() {
     let log = run_launch(
         &sender(&format!(
             "destinations=\"http://127.0.0.1:{port}/whip/endpoint#bearer-token=TOKEN-whip-77\" \
-             reconnect-interval=0.3"
+             reconnect-attempts=0"
         )),
         Duration::from_secs(30),
     );
@@ -476,6 +475,124 @@ fn whip_session_that_fails_after_the_answer_is_an_error_not_an_eos() {
         log.text()
     );
     assert!(!log.text().contains("TOKEN-whip-77"), "{}", log.text());
+}
+
+/// The endpoint script (tests/peers/whip_dtls_refuser.py) on a free port, refusing the DTLS handshake
+/// of its first `refuse_first` sessions (all with None) and passing later ones to `upstream`.
+fn dtls_refuser(tag: &str, refuse_first: Option<(u32, String)>) -> (Peer, u16, std::path::PathBuf) {
+    let port = free_port();
+    let out = tmpdir(tag).join("endpoint.log");
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.arg(shared_reference().join("whip_dtls_refuser.py"))
+        .args([&port.to_string(), "120", "dtls"]);
+    if let Some((n, upstream)) = refuse_first {
+        cmd.args([n.to_string(), upstream]);
+    }
+    cmd.stdout(std::fs::File::create(&out).expect("log file"))
+        .stderr(std::process::Stdio::null());
+    let peer = Peer::spawn("whip_dtls_refuser.py", &mut cmd);
+    assert!(
+        wait_tcp(port, Duration::from_secs(10)),
+        "endpoint did not start"
+    );
+    (peer, port, out)
+}
+
+/// Lines of the endpoint's log that start with `word`.
+fn said(log: &std::path::Path, word: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(word))
+        .count()
+}
+
+/// A WHIP endpoint that refuses the DTLS handshake of the first three sessions, then works (the fourth
+/// offer goes to a whipserversrc, which decodes): the sender retries each failed session per the
+/// reconnection policy and the stream arrives, with no error on the bus. With gst-plugins-rs 0.15.4
+/// the second failed session used to abort the process (the WHIP signaller's DELETE blocked on its own
+/// tokio runtime: transport/webrtc/session_end.rs); an abort ends this test binary. Ten times in a row.
+#[test]
+fn whip_sessions_that_fail_are_retried_until_the_endpoint_accepts() {
+    if !in_loopback_netns("whip_sessions_that_fail_are_retried_until_the_endpoint_accepts") {
+        return;
+    }
+    init_webrtc();
+    gsttdstream::transport::webrtc::ensure_elements();
+    for round in 1..=10 {
+        let up = free_port();
+        let (server, frames) = whip_server(up);
+        let (_endpoint, port, log) = dtls_refuser(
+            "whip-retry",
+            Some((3, format!("http://127.0.0.1:{up}/whip/endpoint"))),
+        );
+        let mut run = Run::start(&sender(&format!(
+            "destinations=\"http://127.0.0.1:{port}/whip/endpoint\" reconnect-interval=0.1 \
+             reconnect-max-interval=0.2"
+        )));
+        let ok = wait_for(Duration::from_secs(60), || {
+            frames.load(Ordering::SeqCst) >= 15
+        });
+        run.until(Duration::from_secs(5), |r| r.count("connected") >= 1);
+        run.drain();
+        let _ = server.set_state(gst::State::Null);
+        let seen = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            ok,
+            "round {round}: {} pictures decoded behind the endpoint; endpoint: {seen}; states {:?} errors {:?}",
+            frames.load(Ordering::SeqCst),
+            run.states,
+            run.errors
+        );
+        // Three sessions refused (each ended by an alert), then one passed on.
+        assert_eq!(said(&log, "POST"), 4, "round {round}: {seen}");
+        assert_eq!(said(&log, "FORWARDED"), 1, "round {round}: {seen}");
+        assert!(said(&log, "ALERT") >= 3, "round {round}: {seen}");
+        assert!(
+            run.count("reconnecting") >= 3 && run.count("connected") >= 1,
+            "round {round}: {:?}",
+            run.states
+        );
+        assert!(run.errors.is_empty(), "round {round}: {:?}", run.errors);
+    }
+}
+
+/// A WHIP endpoint that refuses every session's DTLS handshake: with reconnect-attempts=3, four
+/// sessions (the first and three attempts), then one clear error naming the DTLS failure; the process
+/// goes on. Ten times in a row.
+#[test]
+fn whip_endpoint_that_always_fails_is_retried_as_configured_then_one_error() {
+    if !in_loopback_netns("whip_endpoint_that_always_fails_is_retried_as_configured_then_one_error")
+    {
+        return;
+    }
+    init_webrtc();
+    for round in 1..=10 {
+        let (_endpoint, port, log) = dtls_refuser("whip-always", None);
+        let bus = run_launch(
+            &sender(&format!(
+                "destinations=\"http://127.0.0.1:{port}/whip/endpoint\" reconnect-interval=0.1 \
+                 reconnect-max-interval=0.2 reconnect-attempts=3"
+            )),
+            Duration::from_secs(60),
+        );
+        let seen = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(
+            said(&log, "POST"),
+            4,
+            "round {round}: {seen} {}",
+            bus.text()
+        );
+        assert_eq!(bus.errors.len(), 1, "round {round}: {}", bus.text());
+        let e = &bus.errors[0];
+        assert!(
+            e.contains("destination 1 (whip) to http://127.0.0.1:")
+                && e.contains("gave up after 3 reconnection attempts")
+                && e.contains("the WHIP session failed after the endpoint answered")
+                && e.contains("DTLS handshake failed"),
+            "round {round}: {e}"
+        );
+    }
 }
 
 /// The sender as users run it (gst-launch-1.0, which handles LATENCY messages) sends each picture when

@@ -38,7 +38,8 @@ pub fn in_loopback_netns(test: &str) -> bool {
     let file = |p: &std::path::Path| std::fs::File::create(p).expect("output file");
     cmd.stdout(file(&out_path)).stderr(file(&err_path));
     let peer = Peer::spawn("unshare (util-linux)", &mut cmd);
-    let (ok, _, _) = peer.wait_output(Duration::from_secs(150));
+    // Below nextest's 240 s (.config/nextest.toml), so that the inner run's output is shown.
+    let (ok, _, _) = peer.wait_output(Duration::from_secs(200));
     let out = std::fs::read_to_string(&out_path).unwrap_or_default();
     let err = std::fs::read_to_string(&err_path).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,16 +7,23 @@ candidate on 127.0.0.1, DTLS passive), answers the sender's ICE connectivity che
 success with XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY and FINGERPRINT, RFC 5389/8445), so ICE connects,
 and answers the DTLS ClientHello with a fatal handshake_failure alert (RFC 6347), so DTLS fails.
 
-usage: whip_dtls_refuser.py HTTP_PORT [MAX_SECONDS]   (binds 127.0.0.1 only; exits after MAX_SECONDS,
-default 120). Prints one line per event: POST, STUN, ALERT, DELETE.
+usage: whip_dtls_refuser.py HTTP_PORT [MAX_SECONDS [dtls|ice [REFUSE_FIRST UPSTREAM_URL]]]
+(binds 127.0.0.1 only; exits after MAX_SECONDS, default 120). With REFUSE_FIRST and UPSTREAM_URL, only the
+first REFUSE_FIRST sessions are refused; each later offer (and its DELETE) is passed to the WHIP endpoint
+at UPSTREAM_URL, whose answer goes back as it is: an endpoint that fails a few sessions, then works.
+Prints one line per event: POST, STUN, ALERT, DELETE, FORWARDED.
 """
-import binascii, hashlib, hmac, os, socket, struct, sys, threading
+import binascii, hashlib, hmac, http.client, os, socket, struct, sys, threading, urllib.parse
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 PORT = int(sys.argv[1])
 MAX = float(sys.argv[2]) if len(sys.argv) > 2 else 120
 # "dtls" (default): ICE connects, DTLS is refused; "ice": connectivity checks go unanswered.
 REFUSE = sys.argv[3] if len(sys.argv) > 3 else "dtls"
+REFUSE_FIRST = int(sys.argv[4]) if len(sys.argv) > 4 else -1
+UPSTREAM = sys.argv[5] if len(sys.argv) > 5 else None
+POSTS = [0]
+FORWARDED = {}  # our resource path -> the upstream resource URL
 UFRAG, PWD = "refuser", "refuserpassword0123456789"
 COOKIE = 0x2112A442
 FINGERPRINT = ":".join(f"{b:02X}" for b in hashlib.sha256(b"refuser").digest())
@@ -95,11 +102,23 @@ def answer(offer):
     return "\r\n".join(head + body) + "\r\n"
 
 
+def upstream(method, url, body, headers):
+    """The upstream endpoint's answer: (status, headers, body)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request(method, parts.path + (("?" + parts.query) if parts.query else ""), body, headers)
+    r = conn.getresponse()
+    return r.status, dict(r.getheaders()), r.read()
+
+
 class H(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         offer = self.rfile.read(n).decode("utf-8", "replace")
         say("POST", self.path, self.headers.get("Authorization", "(no Authorization)"))
+        POSTS[0] += 1
+        if UPSTREAM and 0 <= REFUSE_FIRST < POSTS[0]:
+            return self.forward(offer)
         sdp = answer(offer).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/sdp")
@@ -114,8 +133,26 @@ class H(BaseHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
 
+    def forward(self, offer):
+        headers = {"Content-Type": "application/sdp"}
+        if self.headers.get("Authorization"):
+            headers["Authorization"] = self.headers["Authorization"]
+        status, answer_headers, body = upstream("POST", UPSTREAM, offer.encode(), headers)
+        location = urllib.parse.urljoin(UPSTREAM, answer_headers.get("Location", ""))
+        ours = "/whip/forwarded/%d" % POSTS[0]
+        FORWARDED[ours] = location
+        say("FORWARDED", status)
+        self.send_response(status)
+        self.send_header("Content-Type", answer_headers.get("Content-Type", "application/sdp"))
+        self.send_header("Location", ours)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_DELETE(self):
         say("DELETE", self.path)
+        if self.path in FORWARDED:
+            upstream("DELETE", FORWARDED[self.path], None, {})
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -21,6 +21,7 @@ use super::{
 use crate::encoder::{AudioCodec, Codec, EncoderSettings};
 
 pub mod config;
+mod session_end;
 
 pub use config::WebrtcTarget;
 
@@ -65,9 +66,8 @@ pub static WHIP: Kind = Kind {
     parse: parse_whip,
 };
 
-/// A WHIP session that failed after the endpoint answered. Final, not retried: with gst-plugins-rs
-/// 0.15.4 a second session that fails this way aborts the process (whipclientsink's signaller blocks
-/// inside its own tokio runtime: "Cannot start a runtime from within a runtime").
+/// A WHIP session that failed after the endpoint answered. Retried like any lost connection: the abort
+/// that gst-plugins-rs 0.15 causes when such a session ends is avoided by [`session_end`].
 const WHIP_SESSION: &str = "the WHIP session failed after the endpoint answered";
 
 /// Failures another attempt cannot fix: the endpoint refused the token.
@@ -214,7 +214,7 @@ impl Destination for Webrtc {
     }
 
     fn is_final(&self, reason: &str) -> bool {
-        mentions(reason, FINAL) || (self.target.whip && reason.starts_with(WHIP_SESSION))
+        mentions(reason, FINAL)
     }
 
     fn ended_by_itself(&self) -> String {
@@ -367,6 +367,7 @@ fn configure(
         set_enum(sink, "congestion-control", "disabled")?;
     }
     if target.whip {
+        session_end::end_sessions_off_the_runtime(sink);
         let signaller = sink.property::<glib::Object>("signaller");
         signaller.set_property("whip-endpoint", &target.url);
         if let Some(token) = &target.bearer_token {
