@@ -745,6 +745,16 @@ fn rtsps_with_a_certificate_file() {
         plain["streams"].as_array().is_none_or(|a| a.is_empty()),
         "plain RTSP must not play: {plain}"
     );
+    // Not because the server went away: it answers a plain-text OPTIONS on that port with no RTSP (TLS
+    // records or a closed connection), and still plays over TLS afterwards.
+    let answer = plain_rtsp_answer(port, "/secure");
+    assert!(
+        !answer.starts_with(b"RTSP/1.0"),
+        "the RTSPS port answered plain RTSP: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let again = probe(&format!("rtsps://127.0.0.1:{port}/secure"), true);
+    assert!(frames(&again) >= 30, "RTSPS stopped playing: {again}");
     // Another stream on this port without the certificate is refused clearly.
     let err = start(
         &source(
@@ -1310,4 +1320,17 @@ fn stream_url_is_the_url_clients_open() {
         first_idr(&url, Duration::from_secs(10)).is_some(),
         "no IDR from {url}"
     );
+}
+
+/// What the server on `port` answers a plain-text RTSP OPTIONS with (up to 5 s, at most 64 bytes).
+fn plain_rtsp_answer(port: u16, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let request = format!("OPTIONS rtsp://127.0.0.1:{port}{path} RTSP/1.0\r\nCSeq: 1\r\n\r\n");
+    let _ = tcp.write_all(request.as_bytes());
+    let mut buf = [0u8; 64];
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    buf[..n].to_vec()
 }
