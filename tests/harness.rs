@@ -152,7 +152,7 @@ fn frames_without_metadata_pass_unchanged_and_yield_none() {
 
 /// tdeflvmux makes Enhanced FLV of H.265 (hvc1): the FLV header, then video tags whose first byte has
 /// the enhanced bit and whose FourCC is `hvc1`: a sequence start (the hvcC record) first, then coded
-/// frames, the first a keyframe.
+/// frames, the first a keyframe, and the sequence start again before each later keyframe.
 #[test]
 fn tdeflvmux_writes_enhanced_flv_tags_for_h265() {
     let (caps, aus) = encoded(
@@ -209,4 +209,22 @@ fn tdeflvmux_writes_enhanced_flv_tags_for_h265() {
         1,
         "the first frame is not a keyframe"
     );
+    // repeat-sequence-start (default true): every keyframe comes right after a sequence start equal to
+    // the first, so that a player joining at any keyframe can decode; no other tag is one.
+    let keyframes = frames.iter().filter(|t| (t[0] >> 4) & 0x07 == 1).count();
+    assert!(
+        keyframes >= 2,
+        "{keyframes} keyframes in {FRAMES} frames (key-int-max=5)"
+    );
+    for (i, tag) in video.iter().enumerate() {
+        let keyframe = matches!(tag[0] & 0x0f, 1 | 3) && (tag[0] >> 4) & 0x07 == 1;
+        if keyframe {
+            assert!(
+                i > 0 && video[i - 1] == video[0],
+                "video tag {i}, a keyframe, does not follow a repeated sequence start"
+            );
+        }
+    }
+    let starts = video.iter().filter(|t| t[0] & 0x0f == 0).count();
+    assert_eq!(starts, keyframes, "sequence starts, one per keyframe");
 }
