@@ -352,3 +352,124 @@ fn x264_cbr_uses_nal_hrd_where_the_property_exists() {
     let new = encoder::configure(Family::X264, &s, find("newest"));
     assert_eq!(new.get("nal-hrd"), Some(&PropValue::Nick("cbr".into())));
 }
+
+/// Each setting lands on its own property: settings with values that differ from each other (avg 3,
+/// max 7 Mbit/s, keyframe-interval 45, max-bframes 2, vbv 900 kbit) on every NVENC schema and on
+/// x264enc, and each quality on its own preset in the documented order, so that two settings swapped
+/// in a table (bitrate for max-bitrate, one quality's preset for another's) fail here; the fit tests
+/// above only check that values fit the schema.
+#[test]
+fn each_setting_reaches_its_own_property_with_its_own_value() {
+    let distinct = EncoderSettings {
+        bitrate_mode: BitrateMode::Vbr,
+        avg_bitrate: 3.0,
+        max_bitrate: 7.0,
+        keyframe_interval: 45,
+        max_bframes: 2,
+        vbv_buffer_size: 900,
+        ..Default::default()
+    };
+    let nvenc = schemas("nvenc-elements.json");
+    let mut checked = 0;
+    for (section, schema) in &nvenc {
+        let s = EncoderSettings {
+            codec: codec_of(&schema.name),
+            ..distinct.clone()
+        };
+        let c = encoder::configure(Family::Nvenc, &s, schema);
+        let at = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| c.get(n).cloned())
+                .unwrap_or_else(|| panic!("{section} {}: none of {names:?} set", schema.name))
+        };
+        let what = format!("{section} {}", schema.name);
+        assert_eq!(at(&["bitrate"]), PropValue::UInt(3000), "{what}");
+        assert_eq!(at(&["max-bitrate"]), PropValue::UInt(7000), "{what}");
+        assert_eq!(at(&["gop-size"]), PropValue::Int(45), "{what}");
+        if schema.property("bframes").is_some() || schema.property("b-frames").is_some() {
+            assert_eq!(at(&["bframes", "b-frames"]), PropValue::UInt(2), "{what}");
+        }
+        if schema.property("vbv-buffer-size").is_some() {
+            assert_eq!(at(&["vbv-buffer-size"]), PropValue::UInt(900), "{what}");
+        }
+        assert_eq!(
+            at(&["rc-mode", "rate-control"]),
+            PropValue::Nick("vbr".into()),
+            "{what}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 14, "{checked}");
+
+    let presets = |family: Family, schema: &JsonSchema, property: &str| -> Vec<String> {
+        Quality::ALL
+            .iter()
+            .map(|&quality| {
+                let s = EncoderSettings {
+                    codec: codec_of(&schema.name),
+                    quality,
+                    ..Default::default()
+                };
+                match encoder::configure(family, &s, schema).get(property) {
+                    Some(PropValue::Nick(n)) => n.clone(),
+                    other => panic!("{}: {property} = {other:?}", schema.name),
+                }
+            })
+            .collect()
+    };
+    // The quality levels low … ultra high, low latency first, then high latency.
+    assert_eq!(
+        presets(
+            Family::Nvenc,
+            find_schema(&nvenc, "newest", "nvh264enc"),
+            "preset"
+        ),
+        ["p1", "p2", "p4", "p6", "p3", "p4", "p6", "p7"]
+    );
+    assert_eq!(
+        presets(
+            Family::Nvenc,
+            find_schema(&nvenc, "1.22.0", "nvh264enc"),
+            "preset"
+        ),
+        [
+            "low-latency-hp",
+            "low-latency",
+            "low-latency-hq",
+            "low-latency-hq",
+            "hp",
+            "default",
+            "hq",
+            "hq"
+        ]
+    );
+    let software = schemas("software-and-transport-elements.json");
+    let x264 = find_schema(&software, "1.22.0", "x264enc");
+    assert_eq!(
+        presets(Family::X264, x264, "speed-preset"),
+        [
+            "ultrafast",
+            "superfast",
+            "veryfast",
+            "faster",
+            "faster",
+            "fast",
+            "medium",
+            "slow"
+        ]
+    );
+    let c = encoder::configure(Family::X264, &distinct, x264);
+    assert_eq!(c.get("bitrate"), Some(&PropValue::UInt(3000)));
+    assert_eq!(c.get("key-int-max"), Some(&PropValue::UInt(45)));
+    assert_eq!(c.get("bframes"), Some(&PropValue::UInt(2)));
+    // vbv-buf-capacity is in milliseconds of the average rate: 900 kbit at 3000 kbit/s.
+    assert_eq!(c.get("vbv-buf-capacity"), Some(&PropValue::UInt(300)));
+}
+
+fn find_schema<'a>(all: &'a [(String, JsonSchema)], sec: &str, name: &str) -> &'a JsonSchema {
+    all.iter()
+        .find(|(s, e)| s == sec && e.name == name)
+        .map(|(_, e)| e)
+        .unwrap_or_else(|| panic!("{sec} {name}"))
+}
